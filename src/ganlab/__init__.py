@@ -1,0 +1,3 @@
+"""ganlab: a GAN experiment lab on Lightning + Hydra."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Lightning callbacks: evaluation and plots, health flags, checkpoints, progress bar."""

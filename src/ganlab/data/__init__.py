@@ -1,0 +1,1 @@
+"""LightningDataModules: toy mixtures (``toy``)."""

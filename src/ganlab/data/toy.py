@@ -1,0 +1,216 @@
+"""Toy data: the 1-D Gaussian and the 2-D Gaussian mixtures of the mode-collapse literature.
+
+Batches are drawn fresh from the distribution on the training device, as tensors: no
+dataset, no worker processes, no per-sample Python.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor
+
+from ganlab.metrics.coverage import mode_coverage
+
+
+class ToyDistribution:
+    """A distribution we can sample from and score generated samples against."""
+
+    dim: int
+
+    def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        """``n`` samples (n, dim) on the generator's device."""
+        raise NotImplementedError
+
+    def evaluate(self, samples: Tensor) -> dict[str, float]:
+        """Metrics of generated samples (n, dim), keyed without prefix."""
+        raise NotImplementedError
+
+    @property
+    def std_per_dim(self) -> Tensor:
+        """Standard deviation of the real data along each axis (for the spread ratio)."""
+        raise NotImplementedError
+
+    def spread(self, samples: Tensor) -> float:
+        """Sample std / real std, averaged over axes: ~1 healthy, ~0 collapsed."""
+        return float((samples.double().std(dim=0).cpu() / self.std_per_dim).mean())
+
+
+class GaussianMixture(ToyDistribution):
+    """Equal-weight mixture of isotropic Gaussians with a common std."""
+
+    def __init__(self, means: Sequence[Sequence[float]] | Tensor, std: float) -> None:
+        self.means = torch.as_tensor(means, dtype=torch.float32)  # (K, D)
+        if self.means.dim() != 2 or len(self.means) < 1:
+            raise ValueError(f"GaussianMixture: means must be (K, D), got {tuple(self.means.shape)}")
+        if std <= 0:
+            raise ValueError(f"GaussianMixture: std must be > 0, got {std}")
+        self.std = float(std)
+        self.dim = self.means.shape[1]
+        self._device_means: dict[torch.device, Tensor] = {}
+
+    @property
+    def n_modes(self) -> int:
+        return len(self.means)
+
+    def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        device = generator.device
+        means = self._device_means.setdefault(device, self.means.to(device))
+        idx = torch.randint(self.n_modes, (n,), generator=generator, device=device)
+        noise = torch.randn(n, self.dim, generator=generator, device=device)
+        return means[idx] + self.std * noise  # (n, D)
+
+    @property
+    def std_per_dim(self) -> Tensor:
+        return (self.means.double().var(dim=0, unbiased=False) + self.std**2).sqrt()
+
+    def evaluate(self, samples: Tensor) -> dict[str, float]:
+        metrics = mode_coverage(samples, self.means.to(samples.device), self.std)
+        metrics["spread"] = self.spread(samples)
+        return metrics
+
+    def __repr__(self) -> str:
+        return f"GaussianMixture(modes={self.n_modes}, dim={self.dim}, std={self.std})"
+
+
+def ring(n_modes: int = 8, radius: float = 1.0, std: float = 0.01) -> GaussianMixture:
+    """Modes at radius·(cos 2πk/K, sin 2πk/K), k = 0..K-1 (PacGAN's ring of 8).
+
+    ``np.linspace(0, 2π, 8)`` would repeat the first mode; k/K does not.
+    """
+    angles = [2 * math.pi * k / n_modes for k in range(n_modes)]
+    return GaussianMixture([[radius * math.cos(a), radius * math.sin(a)] for a in angles], std)
+
+
+def grid(side: int = 5, spacing: float = 2.0, std: float = 0.05) -> GaussianMixture:
+    """``side`` x ``side`` modes centred on 0, ``spacing`` apart ({-4,-2,0,2,4}² by default)."""
+    coords = [spacing * (i - (side - 1) / 2) for i in range(side)]
+    return GaussianMixture([[x, y] for x in coords for y in coords], std)
+
+
+class Gaussian1D(ToyDistribution):
+    """The classic 1-D toy: real data N(mean, std²)."""
+
+    dim = 1
+
+    def __init__(self, mean: float = 4.0, std: float = 1.25) -> None:
+        if std <= 0:
+            raise ValueError(f"Gaussian1D: std must be > 0, got {std}")
+        self.mean, self.std = float(mean), float(std)
+
+    def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        noise = torch.randn(n, 1, generator=generator, device=generator.device)
+        return self.mean + self.std * noise  # (n, 1)
+
+    @property
+    def std_per_dim(self) -> Tensor:
+        return torch.tensor([self.std], dtype=torch.float64)
+
+    def density(self, x: Tensor) -> Tensor:
+        return torch.exp(-0.5 * ((x - self.mean) / self.std) ** 2) / (self.std * math.sqrt(2 * math.pi))
+
+    def evaluate(self, samples: Tensor) -> dict[str, float]:
+        x = samples.double().flatten().cpu()
+        # 1-Wasserstein distance to the real distribution from the quantile functions
+        q = (torch.arange(len(x), dtype=torch.float64) + 0.5) / len(x)
+        real_q = self.mean + self.std * math.sqrt(2) * torch.special.erfinv(2 * q - 1)
+        return {
+            "mean": float(x.mean()),
+            "std": float(x.std()),
+            "w1": float((x.sort().values - real_q).abs().mean()),
+            "spread": self.spread(samples),
+        }
+
+    def __repr__(self) -> str:
+        return f"Gaussian1D(mean={self.mean}, std={self.std})"
+
+
+class RandomBatches:
+    """``length`` steps of real data, each (per_step, batch_size, dim), drawn on ``device``.
+
+    Stateful: its position and random state go into checkpoints, so a resumed run draws
+    exactly the batches an uninterrupted one would.
+    """
+
+    def __init__(
+        self,
+        distribution: ToyDistribution,
+        batch_size: int,
+        per_step: int,
+        length: int,
+        seed: int,
+        device: torch.device,
+    ) -> None:
+        self.distribution = distribution
+        self.batch_size, self.per_step, self.length = batch_size, per_step, length
+        self.position = 0
+        self.generator = torch.Generator(device=device)
+        self.generator.manual_seed(seed)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[Tensor]:
+        n = self.per_step * self.batch_size
+        while self.position < self.length:
+            self.position += 1
+            batch = self.distribution.sample(n, self.generator)
+            yield batch.view(self.per_step, self.batch_size, -1)  # (per_step, B, D)
+
+    def state_dict(self) -> dict:
+        return {"position": self.position, "rng": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.position = state["position"]
+        self.generator.set_state(state["rng"].cpu())
+
+
+class ToyDataModule(pl.LightningDataModule):
+    """Serves fresh samples of a toy distribution, one chunk of ``batches_per_step`` real
+    batches per training step (one per D update).
+
+    Args:
+        distribution: what to sample.
+        dim: data dimension, checked against the distribution (models read it from config).
+        batch_size: samples per D update, per process.
+        steps: training steps (generator updates) the loader yields.
+        batches_per_step: real batches per step, i.e. the module's ``n_critic``.
+        seed: base seed of the data stream; each DDP rank adds its rank.
+    """
+
+    def __init__(
+        self,
+        distribution: ToyDistribution,
+        dim: int,
+        batch_size: int = 100,
+        steps: int = 1000,
+        batches_per_step: int = 1,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if dim != distribution.dim:
+            raise ValueError(f"data.dim={dim} but {distribution!r} has dimension {distribution.dim}")
+        for key, value in (("batch_size", batch_size), ("steps", steps)):
+            if value < 1:
+                raise ValueError(f"{key} must be >= 1, got {value}")
+        if batches_per_step < 1:
+            raise ValueError(f"n_critic must be >= 1, got {batches_per_step}")
+        self.distribution = distribution
+        self.dim, self.batch_size, self.steps = dim, batch_size, steps
+        self.batches_per_step, self.seed = batches_per_step, seed
+
+    def train_dataloader(self) -> RandomBatches:
+        device, rank = torch.device("cpu"), 0
+        if self.trainer is not None:
+            device, rank = self.trainer.strategy.root_device, self.trainer.global_rank
+        return RandomBatches(
+            self.distribution,
+            self.batch_size,
+            self.batches_per_step,
+            self.steps,
+            seed=self.seed + rank,
+            device=device,
+        )

@@ -1,0 +1,60 @@
+"""Logger factories: W&B that never prompts or hangs, and a CSV log in the run directory."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+
+from lightning.pytorch.loggers import CSVLogger, WandbLogger
+
+log = logging.getLogger(__name__)
+WANDB_MODES = ("offline", "online", "disabled")
+
+
+def _has_wandb_key() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    netrc = os.path.expanduser("~/.netrc")
+    return os.path.exists(netrc) and "api.wandb.ai" in open(netrc).read()
+
+
+def wandb_logger(
+    save_dir: str,
+    mode: str = "offline",
+    project: str = "ganlab",
+    entity: str | None = None,
+    group: str | None = None,
+    name: str | None = None,
+    tags: Sequence[str] = (),
+    id: str | None = None,
+) -> WandbLogger:
+    """A ``WandbLogger`` writing under ``save_dir/wandb``.
+
+    ``mode`` is ``offline`` (default: run files kept for ``wandb sync``), ``online`` or
+    ``disabled``. Online without an API key falls back to offline with a warning
+    instead of prompting for one.
+    """
+    if mode not in WANDB_MODES:
+        raise ValueError(f"logger.wandb.mode={mode!r} is not a W&B mode; use one of {WANDB_MODES}")
+    if mode == "online" and not _has_wandb_key():
+        log.warning("W&B online mode needs an API key (wandb login or WANDB_API_KEY); logging offline")
+        mode = "offline"
+    os.environ.setdefault("WANDB_SILENT", "true")
+    os.makedirs(save_dir, exist_ok=True)
+    return WandbLogger(
+        save_dir=save_dir,
+        project=project,
+        entity=entity,
+        group=group,
+        name=name or None,
+        tags=[t[:64] for t in tags],  # W&B rejects tags over 64 characters
+        id=id,
+        mode=mode,
+        settings={"console": "off", "init_timeout": 60},
+    )
+
+
+def csv_logger(save_dir: str) -> CSVLogger:
+    """Lightning's ``CSVLogger`` writing ``save_dir/metrics.csv`` and ``hparams.yaml``."""
+    return CSVLogger(save_dir=save_dir, name="", version="")

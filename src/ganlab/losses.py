@@ -1,0 +1,192 @@
+"""Adversarial losses and discriminator regularizers.
+
+A loss works on raw discriminator outputs (logits or critic scores): the discriminator
+never ends in a sigmoid, and the losses that need one apply it inside, in a numerically
+stable form (``softplus``). The training loop calls ``d_loss``/``g_loss`` and never asks
+which loss it holds.
+
+A regularizer is applied in the D phase every ``interval`` D updates; a penalty applied
+lazily is multiplied by its interval (Karras et al. 2020, "lazy regularization", sec. 4).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class AdversarialLoss:
+    """Interface of an adversarial loss. Subclasses implement ``d_loss`` and ``g_loss``."""
+
+    #: Decision threshold on D's output for the logged D accuracy; ``None`` for critics
+    #: whose scores are not a classification (Wasserstein), which log no accuracy.
+    threshold: float | None = 0.0
+
+    def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def g_loss(self, fake_out: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def accuracy(self, real_out: Tensor, fake_out: Tensor) -> Tensor | None:
+        """Fraction of real and fake samples D classifies correctly (a diagnostic)."""
+        if self.threshold is None:
+            return None
+        correct = (real_out > self.threshold).sum() + (fake_out <= self.threshold).sum()
+        return correct / (real_out.numel() + fake_out.numel())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class MinimaxLoss(AdversarialLoss):
+    """The original saturating GAN loss (Goodfellow et al. 2014, eq. 1).
+
+    G minimises log(1 - D(G(z))), whose gradient vanishes when D rejects the fakes
+    confidently: kept for study, use ``NonSaturatingLoss`` to train.
+    """
+
+    def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
+        # -log σ(r) - log(1 - σ(f)) = softplus(-r) + softplus(f), stable for any logit
+        return F.softplus(-real_out).mean() + F.softplus(fake_out).mean()
+
+    def g_loss(self, fake_out: Tensor) -> Tensor:
+        # log(1 - σ(f)) = -softplus(f)
+        return -F.softplus(fake_out).mean()
+
+
+class NonSaturatingLoss(MinimaxLoss):
+    """Non-saturating GAN loss (Goodfellow et al. 2014, sec. 3): G maximises log D(G(z))."""
+
+    def g_loss(self, fake_out: Tensor) -> Tensor:
+        # -log σ(f) = softplus(-f)
+        return F.softplus(-fake_out).mean()
+
+
+class WassersteinLoss(AdversarialLoss):
+    """Wasserstein GAN critic loss (Arjovsky et al. 2017, eq. 3).
+
+    Needs a Lipschitz constraint: weight clipping (``WeightClipping``) or a gradient
+    penalty (``GradientPenalty``).
+    """
+
+    threshold = None
+
+    def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
+        return fake_out.mean() - real_out.mean()
+
+    def g_loss(self, fake_out: Tensor) -> Tensor:
+        return -fake_out.mean()
+
+
+class HingeLoss(AdversarialLoss):
+    """Hinge loss (Lim & Ye 2017; Miyato et al. 2018, eq. 16)."""
+
+    def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
+        return F.relu(1 - real_out).mean() + F.relu(1 + fake_out).mean()
+
+    def g_loss(self, fake_out: Tensor) -> Tensor:
+        return -fake_out.mean()
+
+
+class LeastSquaresLoss(AdversarialLoss):
+    """Least-squares GAN (Mao et al. 2017, eq. 2 with a=0, b=c=1)."""
+
+    threshold = 0.5
+
+    def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
+        return 0.5 * (real_out - 1).pow(2).mean() + 0.5 * fake_out.pow(2).mean()
+
+    def g_loss(self, fake_out: Tensor) -> Tensor:
+        return 0.5 * (fake_out - 1).pow(2).mean()
+
+
+# --------------------------------------------------------------------------- regularizers
+
+
+class Regularizer:
+    """A D-phase regularizer: a penalty added to D's loss and/or a hook after D's update.
+
+    Args:
+        weight: multiplier of the penalty.
+        interval: apply every ``interval`` D updates; the penalty is scaled by ``interval``
+            so its average strength does not depend on it (lazy regularization).
+    """
+
+    #: True when the penalty differentiates D's output with respect to its input, which
+    #: BatchNorm in D would couple across the batch (Gulrajani et al. 2017, sec. 4).
+    needs_input_gradient = False
+
+    def __init__(self, weight: float = 1.0, interval: int = 1) -> None:
+        if interval < 1:
+            raise ValueError(f"{type(self).__name__}: interval must be >= 1, got {interval}")
+        if weight < 0:
+            raise ValueError(f"{type(self).__name__}: weight must be >= 0, got {weight}")
+        self.weight = float(weight)
+        self.interval = int(interval)
+
+    def penalty(self, d: nn.Module, real: Tensor, fake: Tensor) -> Tensor | None:
+        """The penalty to add to D's loss on this update, or None."""
+        return None
+
+    @torch.no_grad()
+    def after_d_step(self, d: nn.Module) -> None:
+        """Called after every D optimizer step."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(weight={self.weight}, interval={self.interval})"
+
+
+def _input_gradient(d: nn.Module, x: Tensor) -> Tensor:
+    """∇_x D(x) per sample, flattened to (B, features), with a graph for double backward."""
+    x = x.detach().requires_grad_(True)
+    out = d(x)
+    (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+    return grad.flatten(1)  # (B, features)
+
+
+class GradientPenalty(Regularizer):
+    """WGAN-GP two-sided penalty (Gulrajani et al. 2017, eq. 3): λ E[(‖∇D(x̂)‖ - 1)²]
+    on random interpolates x̂ of real and fake samples."""
+
+    needs_input_gradient = True
+
+    def __init__(self, weight: float = 10.0, interval: int = 1, target: float = 1.0) -> None:
+        super().__init__(weight, interval)
+        self.target = float(target)
+
+    def penalty(self, d: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+        eps_shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+        eps = torch.rand(eps_shape, device=real.device, dtype=real.dtype)
+        x_hat = eps * real + (1 - eps) * fake.detach()
+        grad = _input_gradient(d, x_hat)
+        return self.weight * (grad.norm(dim=1) - self.target).pow(2).mean()
+
+
+class R1Penalty(Regularizer):
+    """R1 penalty on real data (Mescheder et al. 2018, eq. 9): γ/2 E[‖∇D(x)‖²]."""
+
+    needs_input_gradient = True
+
+    def penalty(self, d: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+        grad = _input_gradient(d, real)
+        return 0.5 * self.weight * grad.pow(2).sum(dim=1).mean()
+
+
+class WeightClipping(Regularizer):
+    """Clip every D parameter to [-clip, clip] after each update (Arjovsky et al. 2017, Alg. 1)."""
+
+    def __init__(self, clip: float = 0.01) -> None:
+        if clip <= 0:
+            raise ValueError(f"WeightClipping: clip must be > 0, got {clip}")
+        super().__init__(weight=0.0, interval=1)
+        self.clip = float(clip)
+
+    @torch.no_grad()
+    def after_d_step(self, d: nn.Module) -> None:
+        for p in d.parameters():
+            p.clamp_(-self.clip, self.clip)
+
+    def __repr__(self) -> str:
+        return f"WeightClipping(clip={self.clip})"

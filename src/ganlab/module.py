@@ -1,0 +1,205 @@
+"""GANModule: the training step of a GAN, as phases, with manual optimization.
+
+One ganlab *step* is one generator update: ``n_critic`` discriminator updates, each on a
+fresh real batch and fresh z, then one generator update through D. The module never
+asks which loss, regularizer or network it holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor, nn
+
+from ganlab.losses import AdversarialLoss, Regularizer
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+LATENT_DISTS = ("normal", "uniform")
+
+
+def _check_optimizer(name: str, factory: OptimizerFactory) -> None:
+    """Build the optimizer once on a dummy parameter so a bad lr fails now, not mid-fit."""
+    try:
+        factory([nn.Parameter(torch.zeros(1))])
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{name}: {err}") from None
+
+
+def grad_norm(module: nn.Module) -> Tensor:
+    """L2 norm of all gradients of ``module`` (0 when none)."""
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+class GANModule(pl.LightningModule):
+    """Alternates ``n_critic`` D updates and one G update per training step.
+
+    Args:
+        generator: maps z (B, latent_dim) to samples.
+        discriminator: maps samples to raw scores (B, 1); no final sigmoid.
+        loss: adversarial loss with ``d_loss(real_out, fake_out)`` and ``g_loss(fake_out)``.
+        optimizer_g, optimizer_d: partial optimizer factories taking parameters.
+        latent_dim: dimension of z.
+        latent_dist: ``normal`` (N(0, I)) or ``uniform`` (U[0, 1)).
+        n_critic: D updates per G update (k in Goodfellow et al. 2014, Alg. 1).
+        regularizers: D-phase regularizers (gradient penalty, R1, weight clipping).
+        seed: seed of the latent-noise generator (each DDP rank adds its rank).
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        loss: AdversarialLoss,
+        optimizer_g: OptimizerFactory,
+        optimizer_d: OptimizerFactory,
+        latent_dim: int,
+        latent_dist: str = "normal",
+        n_critic: int = 1,
+        regularizers: Sequence[Regularizer] = (),
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if n_critic < 1:
+            raise ValueError(f"n_critic must be >= 1 (D updates per G update), got {n_critic}")
+        if latent_dist not in LATENT_DISTS:
+            raise ValueError(f"latent_dist must be one of {LATENT_DISTS}, got {latent_dist!r}")
+        if latent_dim < 1:
+            raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
+        _check_optimizer("optimizer_g", optimizer_g)
+        _check_optimizer("optimizer_d", optimizer_d)
+        self.automatic_optimization = False
+        self.generator, self.discriminator = generator, discriminator
+        self.loss, self.regularizers = loss, list(regularizers)
+        self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
+        self.latent_dim, self.latent_dist = latent_dim, latent_dist
+        self.n_critic, self.seed = n_critic, seed
+        self.g_step = 0  # generator updates done: ganlab's step counter
+        self._z_gen: torch.Generator | None = None
+        self._z_gen_state: Tensor | None = None
+        self.last: dict[str, Tensor] = {}  # latest diagnostics, for callbacks
+
+    # ------------------------------------------------------------------ sampling
+    def z_generator(self) -> torch.Generator:
+        if self._z_gen is None or self._z_gen.device != self.device:
+            self._z_gen = torch.Generator(device=self.device)
+            self._z_gen.manual_seed(self.seed + 7919 * self.global_rank)
+            if self._z_gen_state is not None:
+                self._z_gen.set_state(self._z_gen_state)
+        return self._z_gen
+
+    def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` latent vectors (n, latent_dim) on the module's device."""
+        gen = generator if generator is not None else self.z_generator()
+        shape = (n, self.latent_dim)
+        if self.latent_dist == "uniform":
+            return torch.rand(shape, generator=gen, device=self.device)
+        return torch.randn(shape, generator=gen, device=self.device)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.generator(z)
+
+    @torch.no_grad()
+    def generate(self, n: int, z: Tensor | None = None, batch_size: int = 10_000) -> Tensor:
+        """``n`` samples from G in eval mode (or G(z) for a given z), without gradients."""
+        was_training = self.generator.training
+        self.generator.eval()
+        if z is None:
+            gen = torch.Generator(device=self.device).manual_seed(self.seed + 1)
+            z = self.sample_z(n, gen)
+        out = torch.cat([self.generator(chunk) for chunk in z.split(batch_size)])
+        self.generator.train(was_training)
+        return out
+
+    # ------------------------------------------------------------------ training
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        return [
+            self.optimizer_g(self.generator.parameters()),
+            self.optimizer_d(self.discriminator.parameters()),
+        ]
+
+    def training_step(self, batch: Tensor, batch_idx: int) -> None:
+        # batch: (n_critic, B, ...) real samples, one batch per D update
+        if batch.shape[0] != self.n_critic:
+            raise ValueError(f"expected {self.n_critic} real batches per step, got {batch.shape[0]}")
+        opt_g, opt_d = self.optimizers()
+        stats: dict[str, Tensor] = {}
+        for i, real in enumerate(batch):
+            stats = self._d_step(real, opt_d, self.g_step * self.n_critic + i)
+        stats.update(self._g_step(opt_g, batch.shape[1]))
+        self.g_step += 1
+        self.last = stats
+        if self.g_step % self.trainer.log_every_n_steps == 0:
+            self._log_diagnostics(stats, opt_g, opt_d)
+
+    def _d_step(self, real: Tensor, opt: Any, d_update: int) -> dict[str, Tensor]:
+        with torch.no_grad():
+            fake = self.generator(self.sample_z(real.shape[0]))
+        real_out, fake_out = self.discriminator(real), self.discriminator(fake)
+        loss = self.loss.d_loss(real_out, fake_out)
+        penalty = self._regularize(real, fake, d_update)
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss if penalty is None else loss + penalty)
+        stats = {"d_loss": loss.detach(), "grad_norm/d": grad_norm(self.discriminator)}
+        opt.step()
+        for reg in self.regularizers:
+            reg.after_d_step(self.discriminator)
+        stats["d_real"], stats["d_fake"] = real_out.detach().mean(), fake_out.detach().mean()
+        accuracy = self.loss.accuracy(real_out.detach(), fake_out.detach())
+        if accuracy is not None:
+            stats["d_acc"] = accuracy
+        if penalty is not None:
+            stats["penalty"] = penalty.detach()
+        return stats
+
+    def _regularize(self, real: Tensor, fake: Tensor, d_update: int) -> Tensor | None:
+        """Sum of the penalties due on this D update, each scaled by its interval."""
+        total = None
+        for reg in self.regularizers:
+            if d_update % reg.interval:
+                continue
+            penalty = reg.penalty(self.discriminator, real, fake)
+            if penalty is not None:
+                penalty = reg.interval * penalty
+                total = penalty if total is None else total + penalty
+        return total
+
+    def _g_step(self, opt: Any, n: int) -> dict[str, Tensor]:
+        # D's parameters take no gradient here: they are neither updated nor accumulate
+        self.discriminator.requires_grad_(False)
+        fake_out = self.discriminator(self.generator(self.sample_z(n)))
+        loss = self.loss.g_loss(fake_out)
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        stats = {"g_loss": loss.detach(), "grad_norm/g": grad_norm(self.generator)}
+        opt.step()
+        self.discriminator.requires_grad_(True)
+        return stats
+
+    def _log_diagnostics(self, stats: dict[str, Tensor], opt_g: Any, opt_d: Any) -> None:
+        metrics = {f"train/{k}": v for k, v in stats.items()}
+        metrics["train/lr/g"] = opt_g.param_groups[0]["lr"]
+        metrics["train/lr/d"] = opt_d.param_groups[0]["lr"]
+        metrics["step"] = float(self.g_step)  # loggers use it as the x-axis: G steps
+        self.log_dict(metrics, on_step=True, on_epoch=False)
+        self.log_dict(
+            {"d_loss": stats["d_loss"], "g_loss": stats["g_loss"]},
+            prog_bar=True,
+            logger=False,
+            on_step=True,
+            on_epoch=False,
+        )
+
+    # ------------------------------------------------------------------ checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["ganlab"] = {"g_step": self.g_step, "z_rng": self.z_generator().get_state()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint["ganlab"]
+        self.g_step = state["g_step"]
+        self._z_gen, self._z_gen_state = None, state["z_rng"].cpu()

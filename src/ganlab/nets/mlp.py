@@ -1,0 +1,105 @@
+"""Multi-layer perceptrons for generators and discriminators on vector data."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu", "maxout")
+NORMS = ("none", "batch", "layer")
+
+
+class Maxout(nn.Module):
+    """Maxout unit (Goodfellow et al. 2013): a linear map to ``out * pieces`` features,
+    then the max over each group of ``pieces``."""
+
+    def __init__(self, in_features: int, out_features: int, pieces: int) -> None:
+        super().__init__()
+        self.pieces = pieces
+        self.linear = nn.Linear(in_features, out_features * pieces)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.linear(x)  # (B, out * pieces)
+        return y.view(x.shape[0], -1, self.pieces).amax(dim=-1)  # (B, out)
+
+
+def _activation(name: str) -> nn.Module:
+    return {
+        "relu": nn.ReLU(),
+        "leaky_relu": nn.LeakyReLU(0.2),
+        "tanh": nn.Tanh(),
+        "elu": nn.ELU(),
+    }[name]
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"MLP: unknown {name} {value!r}; choose one of {', '.join(choices)}")
+
+
+class MLP(nn.Module):
+    """A fully connected network (B, in_dim) -> (B, out_dim) with a linear output layer.
+
+    Args:
+        in_dim, out_dim: input and output features.
+        width, depth: hidden units per layer and number of hidden layers.
+        activation: one of ``relu``, ``leaky_relu`` (slope 0.2), ``tanh``, ``elu``, ``maxout``.
+        pieces: linear pieces of each maxout unit (``activation="maxout"`` only).
+        norm: ``none``, ``batch`` or ``layer`` normalization after each hidden linear layer.
+        spectral_norm: spectral normalization (Miyato et al. 2018) on every linear layer.
+        init_std: if set, weights ~ N(0, init_std²) and zero biases (PacGAN/DCGAN style).
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        width: int = 128,
+        depth: int = 3,
+        activation: str = "relu",
+        pieces: int = 5,
+        norm: str = "none",
+        spectral_norm: bool = False,
+        init_std: float | None = None,
+    ) -> None:
+        super().__init__()
+        _check_choice("activation", activation, ACTIVATIONS)
+        _check_choice("norm", norm, NORMS)
+        for key, value in (("in_dim", in_dim), ("out_dim", out_dim), ("width", width)):
+            if value < 1:
+                raise ValueError(f"MLP: {key} must be >= 1, got {value}")
+        if depth < 0:
+            raise ValueError(f"MLP: depth must be >= 0, got {depth}")
+        self.in_dim, self.out_dim = in_dim, out_dim
+        layers: list[nn.Module] = []
+        features = in_dim
+        for _ in range(depth):
+            if activation == "maxout":
+                layers.append(Maxout(features, width, pieces))
+            else:
+                layers.append(nn.Linear(features, width))
+            if norm == "batch":
+                layers.append(nn.BatchNorm1d(width))
+            elif norm == "layer":
+                layers.append(nn.LayerNorm(width))
+            if activation != "maxout":
+                layers.append(_activation(activation))
+            features = width
+        layers.append(nn.Linear(features, out_dim))
+        self.net = nn.Sequential(*layers)
+        if init_std is not None:
+            self._init_normal(init_std)
+        if spectral_norm:
+            for module in self.modules():
+                if isinstance(module, nn.Linear):
+                    nn.utils.parametrizations.spectral_norm(module)
+
+    def _init_normal(self, std: float) -> None:
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, 0.0, std)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 2 or x.shape[1] != self.in_dim:
+            raise ValueError(f"MLP expects input (B, {self.in_dim}), got {tuple(x.shape)}")
+        return self.net(x)  # (B, out_dim)

@@ -1,0 +1,157 @@
+"""``python -m ganlab``: train a GAN from the Hydra config. The only module that reads cfg."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning.pytorch as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from ganlab.module import GANModule
+
+log = logging.getLogger("ganlab")
+
+
+def _sweep_group() -> str | None:
+    """W&B group of a multirun job: the sweep directory's name; None for a single run."""
+    hc = HydraConfig.get()
+    return Path(hc.sweep.dir).name if hc.mode == RunMode.MULTIRUN else None
+
+
+OmegaConf.register_new_resolver("sweep_group", _sweep_group, replace=True)
+
+
+class UserError(Exception):
+    """A mistake in the user's config or input: reported in one line, no traceback."""
+
+
+def _build(node: DictConfig, what: str, **kwargs: Any) -> Any:
+    log.info("Instantiating %s <%s>", what, node.get("_target_"))
+    return hydra.utils.instantiate(node, **kwargs)
+
+
+def build(cfg: DictConfig) -> tuple[pl.Trainer, GANModule, pl.LightningDataModule]:
+    """Instantiate data, networks, loss, module, callbacks, loggers and trainer from cfg."""
+    datamodule = _build(cfg.data, "data", steps=cfg.steps, batches_per_step=cfg.n_critic)
+    module = GANModule(
+        generator=_build(cfg.model.generator, "generator"),
+        discriminator=_build(cfg.model.discriminator, "discriminator"),
+        loss=_build(cfg.loss, "loss"),
+        regularizers=[_build(r, "regularizer") for r in cfg.regularizers.values() if r],
+        optimizer_g=_build(cfg.optim.g, "optimizer_g"),
+        optimizer_d=_build(cfg.optim.d, "optimizer_d"),
+        latent_dim=cfg.latent.dim,
+        latent_dist=cfg.latent.dist,
+        n_critic=cfg.n_critic,
+        seed=cfg.seed,
+    )
+    callbacks = [_build(c, "callback") for c in cfg.callbacks.values() if c]
+    loggers = [_build(lg, "logger") for lg in cfg.logger.values() if lg]
+    trainer = _build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
+    return trainer, module, datamodule
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Train one run; returns its summary (status, final metrics, health flags)."""
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    if cfg.get("threads"):
+        torch.set_num_threads(cfg.threads)
+    try:
+        trainer, module, datamodule = build(cfg)
+    except (InstantiationException, OmegaConfBaseException, ValueError) as err:
+        raise UserError(_one_line(err)) from err
+    for logger in trainer.loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule)
+    summary = _summarize(trainer, module, time.perf_counter() - start)
+    if trainer.is_global_zero:
+        _finish(trainer, summary)
+    return summary
+
+
+def _summarize(trainer: pl.Trainer, module: GANModule, seconds: float) -> dict[str, Any]:
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    health = next((c for c in trainer.callbacks if hasattr(c, "raised")), None)
+    return {
+        "status": "completed",
+        "steps": module.g_step,
+        "seconds": round(seconds, 2),
+        "metrics": {k: v for k, v in sorted(metrics.items()) if k.startswith("val/")},
+        "health": getattr(health, "raised", {}),
+        "run_dir": str(trainer.default_root_dir),
+    }
+
+
+def _finish(trainer: pl.Trainer, summary: dict[str, Any]) -> None:
+    run_dir = Path(trainer.default_root_dir)
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    for logger in trainer.loggers:
+        experiment = getattr(logger, "experiment", None)
+        if hasattr(experiment, "summary"):  # W&B: final figures, then close before the next job
+            experiment.summary.update({"status": summary["status"], **summary["metrics"]})
+            experiment.finish()
+    m = summary["metrics"]
+    line = f"run dir: {run_dir}\nfinished {summary['steps']} steps in {summary['seconds']:.1f}s"
+    if "val/modes" in m:
+        line += f"; modes {m['val/modes']:.0f}, high quality {m['val/hq']:.1f}%"
+        line += f", reverse KL {m['val/rkl']:.3f}"
+    elif "val/mean" in m:
+        line += f"; generated mean {m['val/mean']:.3f}, std {m['val/std']:.3f}"
+    if summary["health"]:
+        line += f"\nhealth flags: {', '.join(summary['health'])}"
+    print(line, flush=True)
+
+
+def _optimized(cfg: DictConfig, summary: dict[str, Any]) -> float | None:
+    name = cfg.get("optimized_metric")
+    if not name:
+        return None
+    value = summary["metrics"].get(name)
+    if value is None:
+        raise UserError(f"optimized_metric={name!r} was not logged; logged: {list(summary['metrics'])}")
+    return value if math.isfinite(value) else None
+
+
+def _one_line(err: BaseException) -> str:
+    """The user-facing message of a config/input error, on one line."""
+    if isinstance(err, InstantiationException) and err.__cause__ is not None:
+        key = next((ln for ln in str(err).splitlines() if ln.startswith("full_key:")), "")
+        cause = err.__cause__
+        where = f" ({key.replace('full_key: ', '')})" if key else ""
+        return f"{type(cause).__name__}{where}: {str(cause).splitlines()[0]}"
+    if isinstance(err, OmegaConfBaseException):
+        msg = str(err).splitlines()[0]
+        key = getattr(err, "full_key", None)
+        return f"config: {msg}" + (f" (set {key}=... on the command line)" if key else "")
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    """Entry point of ``python -m ganlab``: train and return ``optimized_metric``."""
+    try:
+        summary = train(cfg)
+        return _optimized(cfg, summary)
+    except (UserError, OmegaConfBaseException) as err:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"error: {_one_line(err)}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
