@@ -38,7 +38,9 @@ def wandb_logger(
     if mode not in WANDB_MODES:
         raise ValueError(f"logger.wandb.mode={mode!r} is not a W&B mode; use one of {WANDB_MODES}")
     if mode == "online" and not _has_wandb_key():
-        log.warning("W&B online mode needs an API key (wandb login or WANDB_API_KEY); logging offline")
+        log.warning(
+            "W&B online mode needs an API key (wandb login or WANDB_API_KEY); logging offline"
+        )
         mode = "offline"
     os.environ.setdefault("WANDB_SILENT", "true")
     os.makedirs(save_dir, exist_ok=True)

@@ -7,6 +7,7 @@ asks which loss, regularizer or network it holds.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -49,6 +50,9 @@ class GANModule(pl.LightningModule):
         n_critic: D updates per G update (k in Goodfellow et al. 2014, Alg. 1).
         regularizers: D-phase regularizers (gradient penalty, R1, weight clipping).
         seed: seed of the latent-noise generator (each DDP rank adds its rank).
+        ema: decay of an exponential moving average of G's weights, used for samples and
+            metrics (0 = off; 0.999 is typical). Ramped up as min(ema, (1+t)/(10+t)) over
+            the first steps t, so early averages do not remember the initialization.
     """
 
     def __init__(
@@ -63,6 +67,7 @@ class GANModule(pl.LightningModule):
         n_critic: int = 1,
         regularizers: Sequence[Regularizer] = (),
         seed: int = 0,
+        ema: float = 0.0,
     ) -> None:
         super().__init__()
         if n_critic < 1:
@@ -71,6 +76,8 @@ class GANModule(pl.LightningModule):
             raise ValueError(f"latent_dist must be one of {LATENT_DISTS}, got {latent_dist!r}")
         if latent_dim < 1:
             raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
+        if not 0.0 <= ema < 1.0:
+            raise ValueError(f"ema must be in [0, 1), got {ema}")
         _check_optimizer("optimizer_g", optimizer_g)
         _check_optimizer("optimizer_d", optimizer_d)
         self.automatic_optimization = False
@@ -78,7 +85,8 @@ class GANModule(pl.LightningModule):
         self.loss, self.regularizers = loss, list(regularizers)
         self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
         self.latent_dim, self.latent_dist = latent_dim, latent_dist
-        self.n_critic, self.seed = n_critic, seed
+        self.n_critic, self.seed, self.ema = n_critic, seed, ema
+        self.generator_ema = copy.deepcopy(generator).requires_grad_(False) if ema else None
         self.g_step = 0  # generator updates done: ganlab's step counter
         self._z_gen: torch.Generator | None = None
         self._z_gen_state: Tensor | None = None
@@ -106,15 +114,26 @@ class GANModule(pl.LightningModule):
 
     @torch.no_grad()
     def generate(self, n: int, z: Tensor | None = None, batch_size: int = 10_000) -> Tensor:
-        """``n`` samples from G in eval mode (or G(z) for a given z), without gradients."""
-        was_training = self.generator.training
-        self.generator.eval()
+        """``n`` samples (or G(z) for a given z) from the EMA generator when there is one,
+        else from G, in eval mode and without gradients. The default z is the same at
+        every call (seeded by ``seed``), so evaluations compare like with like."""
+        net = self.generator_ema if self.generator_ema is not None else self.generator
+        was_training = net.training
+        net.eval()
         if z is None:
             gen = torch.Generator(device=self.device).manual_seed(self.seed + 1)
             z = self.sample_z(n, gen)
-        out = torch.cat([self.generator(chunk) for chunk in z.split(batch_size)])
-        self.generator.train(was_training)
+        out = torch.cat([net(chunk) for chunk in z.split(batch_size)])
+        net.train(was_training)
         return out
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        beta = min(self.ema, (1 + self.g_step) / (10 + self.g_step))
+        ema_params = list(self.generator_ema.parameters())
+        torch._foreach_lerp_(ema_params, list(self.generator.parameters()), 1.0 - beta)
+        for b_ema, b in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
+            b_ema.copy_(b)
 
     # ------------------------------------------------------------------ training
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
@@ -126,12 +145,16 @@ class GANModule(pl.LightningModule):
     def training_step(self, batch: Tensor, batch_idx: int) -> None:
         # batch: (n_critic, B, ...) real samples, one batch per D update
         if batch.shape[0] != self.n_critic:
-            raise ValueError(f"expected {self.n_critic} real batches per step, got {batch.shape[0]}")
+            raise ValueError(
+                f"expected {self.n_critic} real batches per step, got {batch.shape[0]}"
+            )
         opt_g, opt_d = self.optimizers()
         stats: dict[str, Tensor] = {}
         for i, real in enumerate(batch):
             stats = self._d_step(real, opt_d, self.g_step * self.n_critic + i)
         stats.update(self._g_step(opt_g, batch.shape[1]))
+        if self.generator_ema is not None:
+            self._update_ema()
         self.g_step += 1
         self.last = stats
         if self.g_step % self.trainer.log_every_n_steps == 0:

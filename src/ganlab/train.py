@@ -2,27 +2,43 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import logging
 import math
 import os
 import sys
 import time
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning.pytorch as pl
 import torch
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from ganlab.module import GANModule
 
 log = logging.getLogger("ganlab")
+
+
+def _quiet_third_party() -> None:
+    """Silence third-party notices that say nothing about this run."""
+    warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")  # Hydra's files
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
+    warnings.filterwarnings(
+        "ignore", message=r".*does not have many workers.*"
+    )  # tensors, no workers
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).addFilter(lambda r: "litlogger" not in r.getMessage())
 
 
 def _sweep_group() -> str | None:
@@ -36,6 +52,25 @@ OmegaConf.register_new_resolver("sweep_group", _sweep_group, replace=True)
 
 class UserError(Exception):
     """A mistake in the user's config or input: reported in one line, no traceback."""
+
+
+def compose_config(
+    overrides: Sequence[str] = (), run_dir: str | Path = "outputs/api"
+) -> DictConfig:
+    """The config that ``python -m ganlab <overrides>`` runs, for use from Python.
+
+    Sets Hydra's runtime state so ``train(cfg)`` works outside the command line
+    (tests, notebooks, benchmarks); the run writes to ``run_dir``.
+    """
+    GlobalHydra.instance().clear()
+    with initialize_config_module("ganlab.conf", version_base="1.3"):
+        cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(run_dir)
+        cfg.hydra.job.override_dirname = ",".join(overrides)
+        HydraConfig.instance().set_config(cfg)
+        del cfg["hydra"]  # as in a command-line job: Hydra's own config lives in HydraConfig
+    return cfg
 
 
 def _build(node: DictConfig, what: str, **kwargs: Any) -> Any:
@@ -57,6 +92,7 @@ def build(cfg: DictConfig) -> tuple[pl.Trainer, GANModule, pl.LightningDataModul
         latent_dist=cfg.latent.dist,
         n_critic=cfg.n_critic,
         seed=cfg.seed,
+        ema=cfg.ema,
     )
     callbacks = [_build(c, "callback") for c in cfg.callbacks.values() if c]
     loggers = [_build(lg, "logger") for lg in cfg.logger.values() if lg]
@@ -66,6 +102,7 @@ def build(cfg: DictConfig) -> tuple[pl.Trainer, GANModule, pl.LightningDataModul
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train one run; returns its summary (status, final metrics, health flags)."""
+    _quiet_third_party()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.get("threads"):
         torch.set_num_threads(cfg.threads)
@@ -83,8 +120,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None  # JSON has no inf/nan
+
+
 def _summarize(trainer: pl.Trainer, module: GANModule, seconds: float) -> dict[str, Any]:
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    metrics = {k: _finite(float(v)) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     health = next((c for c in trainer.callbacks if hasattr(c, "raised")), None)
     return {
         "status": "completed",
@@ -108,7 +149,8 @@ def _finish(trainer: pl.Trainer, summary: dict[str, Any]) -> None:
     line = f"run dir: {run_dir}\nfinished {summary['steps']} steps in {summary['seconds']:.1f}s"
     if "val/modes" in m:
         line += f"; modes {m['val/modes']:.0f}, high quality {m['val/hq']:.1f}%"
-        line += f", reverse KL {m['val/rkl']:.3f}"
+        rkl = m["val/rkl"]
+        line += f", reverse KL {rkl:.3f}" if rkl is not None else ", reverse KL inf"
     elif "val/mean" in m:
         line += f"; generated mean {m['val/mean']:.3f}, std {m['val/std']:.3f}"
     if summary["health"]:
@@ -122,17 +164,18 @@ def _optimized(cfg: DictConfig, summary: dict[str, Any]) -> float | None:
         return None
     value = summary["metrics"].get(name)
     if value is None:
-        raise UserError(f"optimized_metric={name!r} was not logged; logged: {list(summary['metrics'])}")
-    return value if math.isfinite(value) else None
+        raise UserError(
+            f"optimized_metric={name!r} was not logged; logged: {list(summary['metrics'])}"
+        )
+    return value
 
 
 def _one_line(err: BaseException) -> str:
     """The user-facing message of a config/input error, on one line."""
     if isinstance(err, InstantiationException) and err.__cause__ is not None:
         key = next((ln for ln in str(err).splitlines() if ln.startswith("full_key:")), "")
-        cause = err.__cause__
-        where = f" ({key.replace('full_key: ', '')})" if key else ""
-        return f"{type(cause).__name__}{where}: {str(cause).splitlines()[0]}"
+        where = f" (building {key.replace('full_key: ', '')})" if key else ""
+        return f"{str(err.__cause__).splitlines()[0]}{where}"
     if isinstance(err, OmegaConfBaseException):
         msg = str(err).splitlines()[0]
         key = getattr(err, "full_key", None)
@@ -140,8 +183,26 @@ def _one_line(err: BaseException) -> str:
     return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
+def unknown_choice(argv: Sequence[str]) -> str | None:
+    """The one-line error for a ``group=option`` override naming no config file, or None.
+
+    Hydra reports this too, over a dozen lines; checking first keeps it to one.
+    """
+    conf = importlib.resources.files("ganlab.conf")
+    for arg in argv:
+        group, sep, value = arg.partition("=")
+        group = group.lstrip("+")
+        if not sep or "(" in value or not conf.joinpath(group).is_dir():
+            continue
+        options = sorted(f.name[:-5] for f in conf.joinpath(group).iterdir() if f.name.endswith(".yaml"))
+        for option in value.split(","):
+            if option not in options and option != "null":
+                return f"unknown {group} {option!r}; choose one of: {', '.join(options)}"
+    return None
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
-def main(cfg: DictConfig) -> float | None:
+def _hydra_main(cfg: DictConfig) -> float | None:
     """Entry point of ``python -m ganlab``: train and return ``optimized_metric``."""
     try:
         summary = train(cfg)
@@ -151,6 +212,15 @@ def main(cfg: DictConfig) -> float | None:
             raise
         print(f"error: {_one_line(err)}", file=sys.stderr, flush=True)
         sys.exit(2)
+
+
+def main() -> None:
+    """``python -m ganlab`` / ``ganlab``: check group choices, then hand over to Hydra."""
+    message = unknown_choice(sys.argv[1:])
+    if message:
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
+    _hydra_main()
 
 
 if __name__ == "__main__":

@@ -32,7 +32,9 @@ class Checkpoint(pl.Callback):
         tmp = path.with_name(path.name + ".tmp")
         if trainer.is_global_zero:
             path.parent.mkdir(parents=True, exist_ok=True)
-        trainer.save_checkpoint(tmp)  # collective: every rank calls, rank 0 writes
+        trainer.save_checkpoint(
+            tmp, weights_only=False
+        )  # collective: every rank calls, rank 0 writes
         if trainer.is_global_zero:
             os.replace(tmp, path)
         return path

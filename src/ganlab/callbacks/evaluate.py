@@ -35,7 +35,9 @@ class ToyEvaluator(pl.Callback):
         prog_bar: tuple[str, ...] = ("modes", "hq", "mean", "std"),
     ) -> None:
         if every < 1 or n_samples < 1:
-            raise ValueError(f"ToyEvaluator: every and n_samples must be >= 1, got {every}, {n_samples}")
+            raise ValueError(
+                f"ToyEvaluator: every and n_samples must be >= 1, got {every}, {n_samples}"
+            )
         self.every, self.n_samples, self.plot = every, n_samples, plot
         self.prog_bar = tuple(prog_bar)
 

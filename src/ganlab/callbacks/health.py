@@ -34,6 +34,7 @@ class Health(pl.Callback):
         d_acc: window-mean D accuracy at or above which D wins outright.
         min_spread: sample std / real std below which the samples have collapsed.
         modes_drop: fraction of the best ``val/modes`` below which modes were lost.
+        warmup: fraction of the run before samples are judged (G starts collapsed).
     """
 
     def __init__(
@@ -44,10 +45,12 @@ class Health(pl.Callback):
         d_acc: float = 0.99,
         min_spread: float = 0.5,
         modes_drop: float = 0.75,
+        warmup: float = 0.2,
     ) -> None:
         self.window = window
         self.vanishing_ratio, self.vanishing_abs = vanishing_ratio, vanishing_abs
         self.d_acc, self.min_spread, self.modes_drop = d_acc, min_spread, modes_drop
+        self.warmup = warmup
         self._g_norms: deque[float] = deque(maxlen=window)
         self._d_accs: deque[float] = deque(maxlen=window)
         self._peak_g_norm = 0.0
@@ -66,7 +69,8 @@ class Health(pl.Callback):
             self._judge_gradients()
             self._report(trainer, module.g_step)
         spread = trainer.callback_metrics.get("val/spread")
-        if spread is not None and spread is not self._last_eval:
+        judge = module.g_step >= self.warmup * trainer.num_training_batches
+        if spread is not None and spread is not self._last_eval and judge:
             self._last_eval = spread
             self._judge_samples(float(spread), trainer.callback_metrics.get("val/modes"))
             self._report(trainer, module.g_step)

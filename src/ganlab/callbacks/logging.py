@@ -6,7 +6,9 @@ import lightning.pytorch as pl
 import torch
 
 
-def log_now(trainer: pl.Trainer, metrics: dict[str, float], step: int, prog_bar: bool = False) -> None:
+def log_now(
+    trainer: pl.Trainer, metrics: dict[str, float], step: int, prog_bar: bool = False
+) -> None:
     """Write ``metrics`` to every logger at G step ``step`` and expose them to the trainer.
 
     Evaluation runs on its own schedule in G steps, so it writes directly rather than

@@ -38,8 +38,15 @@ def plot_1d(
     x = torch.linspace(lo, hi, 400).unsqueeze(1)  # (400, 1)
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     ax.plot(x.squeeze(1), dist.density(x).squeeze(1), color="black", label="real density")
-    ax.hist(samples.detach().cpu().flatten().numpy(), bins=80, range=(lo, hi), density=True,
-            alpha=0.5, color="tab:green", label="generated density")
+    ax.hist(
+        samples.detach().cpu().flatten().numpy(),
+        bins=80,
+        range=(lo, hi),
+        density=True,
+        alpha=0.5,
+        color="tab:green",
+        label="generated density",
+    )
     with torch.no_grad():
         d_out = critic(x).cpu().squeeze(1)
     ax_d = ax.twinx()

@@ -45,7 +45,9 @@ class GaussianMixture(ToyDistribution):
     def __init__(self, means: Sequence[Sequence[float]] | Tensor, std: float) -> None:
         self.means = torch.as_tensor(means, dtype=torch.float32)  # (K, D)
         if self.means.dim() != 2 or len(self.means) < 1:
-            raise ValueError(f"GaussianMixture: means must be (K, D), got {tuple(self.means.shape)}")
+            raise ValueError(
+                f"GaussianMixture: means must be (K, D), got {tuple(self.means.shape)}"
+            )
         if std <= 0:
             raise ValueError(f"GaussianMixture: std must be > 0, got {std}")
         self.std = float(std)
@@ -110,7 +112,9 @@ class Gaussian1D(ToyDistribution):
         return torch.tensor([self.std], dtype=torch.float64)
 
     def density(self, x: Tensor) -> Tensor:
-        return torch.exp(-0.5 * ((x - self.mean) / self.std) ** 2) / (self.std * math.sqrt(2 * math.pi))
+        return torch.exp(-0.5 * ((x - self.mean) / self.std) ** 2) / (
+            self.std * math.sqrt(2 * math.pi)
+        )
 
     def evaluate(self, samples: Tensor) -> dict[str, float]:
         x = samples.double().flatten().cpu()
@@ -192,7 +196,9 @@ class ToyDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         if dim != distribution.dim:
-            raise ValueError(f"data.dim={dim} but {distribution!r} has dimension {distribution.dim}")
+            raise ValueError(
+                f"data.dim={dim} but {distribution!r} has dimension {distribution.dim}"
+            )
         for key, value in (("batch_size", batch_size), ("steps", steps)):
             if value < 1:
                 raise ValueError(f"{key} must be >= 1, got {value}")

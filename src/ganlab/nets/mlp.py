@@ -31,6 +31,21 @@ def _activation(name: str) -> nn.Module:
     }[name]
 
 
+def _hidden_layer(
+    in_features: int, width: int, activation: str, pieces: int, norm: str
+) -> list[nn.Module]:
+    """Linear (or maxout) -> optional norm -> activation."""
+    maxout = activation == "maxout"
+    layers = [Maxout(in_features, width, pieces) if maxout else nn.Linear(in_features, width)]
+    if norm == "batch":
+        layers.append(nn.BatchNorm1d(width))
+    elif norm == "layer":
+        layers.append(nn.LayerNorm(width))
+    if not maxout:
+        layers.append(_activation(activation))
+    return layers
+
+
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"MLP: unknown {name} {value!r}; choose one of {', '.join(choices)}")
@@ -71,20 +86,9 @@ class MLP(nn.Module):
             raise ValueError(f"MLP: depth must be >= 0, got {depth}")
         self.in_dim, self.out_dim = in_dim, out_dim
         layers: list[nn.Module] = []
-        features = in_dim
-        for _ in range(depth):
-            if activation == "maxout":
-                layers.append(Maxout(features, width, pieces))
-            else:
-                layers.append(nn.Linear(features, width))
-            if norm == "batch":
-                layers.append(nn.BatchNorm1d(width))
-            elif norm == "layer":
-                layers.append(nn.LayerNorm(width))
-            if activation != "maxout":
-                layers.append(_activation(activation))
-            features = width
-        layers.append(nn.Linear(features, out_dim))
+        for i in range(depth):
+            layers += _hidden_layer(in_dim if i == 0 else width, width, activation, pieces, norm)
+        layers.append(nn.Linear(width if depth else in_dim, out_dim))
         self.net = nn.Sequential(*layers)
         if init_std is not None:
             self._init_normal(init_std)

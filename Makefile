@@ -1,0 +1,27 @@
+# Two commands on a fresh machine: `make train` and `make test`. Both create the virtual
+# environment on first use and reuse it afterwards (setup is skipped until pyproject.toml
+# changes).
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.ganlab-installed
+
+.PHONY: setup train test lint bench
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,sweeps]'
+	touch $(STAMP)
+
+train: $(STAMP)   ## train the default GAN (ring8, CPU); pass overrides as ARGS="loss=hinge steps=8000"
+	$(PY) -m ganlab $(ARGS)
+
+test: $(STAMP)    ## lint, then the whole test suite (slow tests included)
+	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)   ## throughput of ganlab against a plain PyTorch loop
+	$(PY) benchmarks/throughput.py

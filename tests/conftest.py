@@ -1,0 +1,42 @@
+"""Shared helpers: run ganlab in-process or as the command line, on a tiny budget."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ganlab.train import compose_config, train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_train(run_dir: Path, *overrides: str) -> dict:
+    """Train in this process with the command line's config; returns the run summary."""
+    cfg = compose_config(["logger=csv", *overrides], run_dir)
+    return train(cfg)
+
+
+def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    """``python -m ganlab <args>`` in a subprocess (W&B kept offline)."""
+    env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run(
+        [sys.executable, "-m", "ganlab", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
