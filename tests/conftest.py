@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -40,3 +41,17 @@ def _one_thread():
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
+
+
+class InterruptAt:
+    """A callback that sends this process SIGINT after G step ``step`` (as Ctrl+C would)."""
+
+    def __new__(cls, step: int):
+        import lightning.pytorch as pl
+
+        class _Interrupt(pl.Callback):
+            def on_train_batch_end(self, trainer, module, *args):
+                if module.g_step == step:
+                    os.kill(os.getpid(), signal.SIGINT)
+
+        return _Interrupt()

@@ -125,7 +125,12 @@ def test_weight_clipping_clamps_every_parameter():
 
 
 @pytest.mark.parametrize(
-    "make", [lambda: R1Penalty(interval=0), lambda: GradientPenalty(weight=-1.0), lambda: WeightClipping(0)]
+    "make",
+    [
+        lambda: R1Penalty(interval=0),
+        lambda: GradientPenalty(weight=-1.0),
+        lambda: WeightClipping(0),
+    ],
 )
 def test_regularizer_bad_arguments(make):
     with pytest.raises(ValueError, match="must be"):

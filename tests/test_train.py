@@ -5,8 +5,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_cli, run_train
 
+from conftest import run_cli, run_train
 from ganlab.train import _hydra_main, compose_config
 
 CONF = Path(__file__).resolve().parents[1] / "src" / "ganlab" / "conf"
@@ -89,7 +89,9 @@ def test_healthy_run_raises_no_flag_and_broken_run_does(tmp_path):
     ],
 )
 def test_bad_input_gives_one_clear_line(override, message, tmp_path):
-    result = run_cli("trainer=smoke", "logger=csv", override, f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    result = run_cli(
+        "trainer=smoke", "logger=csv", override, f"hydra.run.dir={tmp_path}", cwd=tmp_path
+    )
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error")]
     assert errors == [errors[0]] and errors[0].startswith(message), result.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import os
 from collections.abc import Sequence
@@ -57,6 +59,29 @@ def wandb_logger(
     )
 
 
-def csv_logger(save_dir: str) -> CSVLogger:
-    """Lightning's ``CSVLogger`` writing ``save_dir/metrics.csv`` and ``hparams.yaml``."""
-    return CSVLogger(save_dir=save_dir, name="", version="")
+class RunCSVLogger(CSVLogger):
+    """Lightning's ``CSVLogger`` writing ``<run dir>/metrics.csv``, whose history travels
+    in checkpoints: a resumed run restores the rows up to its checkpoint, so logged steps
+    continue without a gap or a repeat."""
+
+    def __init__(self, save_dir: str) -> None:
+        super().__init__(save_dir=save_dir, name="", version="")
+
+    def history(self) -> str:
+        """The CSV text logged so far."""
+        self.save()
+        path = self.experiment.metrics_file_path
+        return open(path).read() if os.path.isfile(path) else ""
+
+    def restore(self, text: str) -> None:
+        """Replace the log by ``text`` (from a checkpoint) and append after it."""
+        writer = self.experiment
+        writer.metrics = []
+        with open(writer.metrics_file_path, "w") as f:
+            f.write(text)
+        writer.metrics_keys = next(csv.reader(io.StringIO(text)), [])
+
+
+def csv_logger(save_dir: str) -> RunCSVLogger:
+    """The CSV log of a run: ``save_dir/metrics.csv`` (and ``hparams.yaml``)."""
+    return RunCSVLogger(save_dir)

@@ -8,6 +8,7 @@ asks which loss, regularizer or network it holds.
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,6 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from ganlab.losses import AdversarialLoss, Regularizer
+
+log = logging.getLogger(__name__)
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 LATENT_DISTS = ("normal", "uniform")
@@ -35,6 +38,26 @@ def grad_norm(module: nn.Module) -> Tensor:
     if not grads:
         return torch.zeros(())
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+def average_gradients(module: nn.Module, world_size: int) -> None:
+    """Average ``module``'s gradients over all processes with one flattened all_reduce.
+
+    The GAN training loops of StyleGAN2-ADA/StyleGAN3 do this instead of relying on
+    DistributedDataParallel's reducer, which assumes one backward per forward and does
+    not support the double backward of a gradient penalty. Called once per update,
+    after the backward and before the optimizer step.
+    """
+    if world_size < 2:
+        return
+    params = [p for p in module.parameters() if p.grad is not None]
+    if not params:
+        return
+    flat = torch.cat([p.grad.flatten() for p in params])
+    torch.distributed.all_reduce(flat)
+    flat /= world_size
+    for p, g in zip(params, flat.split([p.numel() for p in params]), strict=True):
+        p.grad.copy_(g.view_as(p))
 
 
 class GANModule(pl.LightningModule):
@@ -88,6 +111,7 @@ class GANModule(pl.LightningModule):
         self.n_critic, self.seed, self.ema = n_critic, seed, ema
         self.generator_ema = copy.deepcopy(generator).requires_grad_(False) if ema else None
         self.g_step = 0  # generator updates done: ganlab's step counter
+        self.status = "running"  # -> "diverged" here, "interrupted" by the Checkpoint callback
         self._z_gen: torch.Generator | None = None
         self._z_gen_state: Tensor | None = None
         self.last: dict[str, Tensor] = {}  # latest diagnostics, for callbacks
@@ -157,8 +181,26 @@ class GANModule(pl.LightningModule):
             self._update_ema()
         self.g_step += 1
         self.last = stats
+        if not self._finite(stats):
+            return
         if self.g_step % self.trainer.log_every_n_steps == 0:
             self._log_diagnostics(stats, opt_g, opt_d)
+
+    def _finite(self, stats: dict[str, Tensor]) -> bool:
+        """Stop the run at the first non-finite loss or gradient (NaN/Inf spreads to the
+        parameters at the next update, so this catches a diverged parameter too)."""
+        keys = ("d_loss", "g_loss", "grad_norm/d", "grad_norm/g")
+        if torch.isfinite(torch.stack([stats[k] for k in keys])).all():
+            return True
+        self.status = "diverged"
+        self.trainer.should_stop = True
+        values = ", ".join(f"{k}={float(stats[k]):.3g}" for k in keys)
+        log.error(
+            "diverged at step %d (%s): stopping this run; no checkpoint is written",
+            self.g_step,
+            values,
+        )
+        return False
 
     def _d_step(self, real: Tensor, opt: Any, d_update: int) -> dict[str, Tensor]:
         with torch.no_grad():
@@ -168,6 +210,7 @@ class GANModule(pl.LightningModule):
         penalty = self._regularize(real, fake, d_update)
         opt.zero_grad(set_to_none=True)
         self.manual_backward(loss if penalty is None else loss + penalty)
+        average_gradients(self.discriminator, self.trainer.world_size)
         stats = {"d_loss": loss.detach(), "grad_norm/d": grad_norm(self.discriminator)}
         opt.step()
         for reg in self.regularizers:
@@ -199,6 +242,7 @@ class GANModule(pl.LightningModule):
         loss = self.loss.g_loss(fake_out)
         opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)
+        average_gradients(self.generator, self.trainer.world_size)
         stats = {"g_loss": loss.detach(), "grad_norm/g": grad_norm(self.generator)}
         opt.step()
         self.discriminator.requires_grad_(True)
@@ -220,9 +264,15 @@ class GANModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["ganlab"] = {"g_step": self.g_step, "z_rng": self.z_generator().get_state()}
+        checkpoint["ganlab"] = {
+            "g_step": self.g_step,
+            "z_rng": self.z_generator().get_state(),
+            "torch_rng": torch.get_rng_state(),  # the gradient penalty's interpolation weights
+            "run_ids": {type(lg).__name__: str(lg.version) for lg in self.loggers},
+        }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint["ganlab"]
         self.g_step = state["g_step"]
         self._z_gen, self._z_gen_state = None, state["z_rng"].cpu()
+        torch.set_rng_state(state["torch_rng"].cpu())

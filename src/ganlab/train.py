@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import os
+import signal
 import sys
 import time
 import warnings
@@ -22,9 +23,11 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
+from ganlab.checks import UserError, check_compatible, resolve_resume
 from ganlab.module import GANModule
 
 log = logging.getLogger("ganlab")
@@ -48,10 +51,6 @@ def _sweep_group() -> str | None:
 
 
 OmegaConf.register_new_resolver("sweep_group", _sweep_group, replace=True)
-
-
-class UserError(Exception):
-    """A mistake in the user's config or input: reported in one line, no traceback."""
 
 
 def compose_config(
@@ -106,14 +105,24 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.get("threads"):
         torch.set_num_threads(cfg.threads)
+    hydra_cfg = HydraConfig.get()
+    ckpt_path, resumed = resolve_resume(cfg.get("resume"), Path(hydra_cfg.runtime.output_dir))
+    wandb_id = resumed.get("run_ids", {}).get("WandbLogger")
+    if wandb_id and "wandb" in cfg.logger:
+        with open_dict(cfg):
+            cfg.logger.wandb.id = wandb_id  # the resumed run continues its W&B run
     try:
         trainer, module, datamodule = build(cfg)
+        check_compatible(module, dict(hydra_cfg.runtime.choices), cfg.steps, cfg.eval_every)
     except (InstantiationException, OmegaConfBaseException, ValueError) as err:
         raise UserError(_one_line(err)) from err
     for logger in trainer.loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    except SIGTERMException:  # the Checkpoint callback saved the step; report it below
+        module.status = "interrupted"
     summary = _summarize(trainer, module, time.perf_counter() - start)
     if trainer.is_global_zero:
         _finish(trainer, summary)
@@ -127,13 +136,17 @@ def _finite(x: float) -> float | None:
 def _summarize(trainer: pl.Trainer, module: GANModule, seconds: float) -> dict[str, Any]:
     metrics = {k: _finite(float(v)) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     health = next((c for c in trainer.callbacks if hasattr(c, "raised")), None)
+    signal_name = next(
+        (c.interrupted_by for c in trainer.callbacks if hasattr(c, "interrupted_by")), None
+    )
     return {
-        "status": "completed",
+        "status": "completed" if module.status == "running" else module.status,
         "steps": module.g_step,
         "seconds": round(seconds, 2),
         "metrics": {k: v for k, v in sorted(metrics.items()) if k.startswith("val/")},
         "health": getattr(health, "raised", {}),
         "run_dir": str(trainer.default_root_dir),
+        **({"signal": signal_name} if module.status == "interrupted" else {}),
     }
 
 
@@ -141,6 +154,9 @@ def _finish(trainer: pl.Trainer, summary: dict[str, Any]) -> None:
     run_dir = Path(trainer.default_root_dir)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     for logger in trainer.loggers:
+        if summary["status"] == "diverged":
+            logger.log_metrics({"diverged": 1.0}, step=summary["steps"])
+            logger.save()
         experiment = getattr(logger, "experiment", None)
         if hasattr(experiment, "summary"):  # W&B: final figures, then close before the next job
             experiment.summary.update({"status": summary["status"], **summary["metrics"]})
@@ -155,6 +171,8 @@ def _finish(trainer: pl.Trainer, summary: dict[str, Any]) -> None:
         line += f"; generated mean {m['val/mean']:.3f}, std {m['val/std']:.3f}"
     if summary["health"]:
         line += f"\nhealth flags: {', '.join(summary['health'])}"
+    if summary["status"] != "completed":
+        line += f"\nstatus: {summary['status']} at step {summary['steps']}"
     print(line, flush=True)
 
 
@@ -162,6 +180,8 @@ def _optimized(cfg: DictConfig, summary: dict[str, Any]) -> float | None:
     name = cfg.get("optimized_metric")
     if not name:
         return None
+    if summary["status"] == "diverged":
+        return math.nan  # a sweep goes on; Optuna records the trial as failed
     value = summary["metrics"].get(name)
     if value is None:
         raise UserError(
@@ -194,7 +214,9 @@ def unknown_choice(argv: Sequence[str]) -> str | None:
         group = group.lstrip("+")
         if not sep or "(" in value or not conf.joinpath(group).is_dir():
             continue
-        options = sorted(f.name[:-5] for f in conf.joinpath(group).iterdir() if f.name.endswith(".yaml"))
+        options = sorted(
+            f.name[:-5] for f in conf.joinpath(group).iterdir() if f.name.endswith(".yaml")
+        )
         for option in value.split(","):
             if option not in options and option != "null":
                 return f"unknown {group} {option!r}; choose one of: {', '.join(options)}"
@@ -206,6 +228,8 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     """Entry point of ``python -m ganlab``: train and return ``optimized_metric``."""
     try:
         summary = train(cfg)
+        if summary["status"] == "interrupted":  # the checkpoint is saved; exit as a shell would
+            sys.exit(128 + getattr(signal, summary.get("signal") or "SIGINT"))
         return _optimized(cfg, summary)
     except (UserError, OmegaConfBaseException) as err:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":

@@ -1,30 +1,77 @@
-"""Periodic checkpoints in G steps, written atomically."""
+"""Checkpoints in G steps, written atomically; a clean stop on SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as pl
+
+from ganlab.loggers import RunCSVLogger
+
+log = logging.getLogger(__name__)
 
 
 class Checkpoint(pl.Callback):
     """Saves ``<run dir>/checkpoints/last.ckpt`` every ``every`` G steps and after the last.
 
-    The file is written beside its destination and renamed over it, so an interruption
-    never leaves a truncated checkpoint in place of a good one.
+    - Atomic: written beside its destination, then renamed over it, so an interruption
+      never leaves a truncated file in place of a good one.
+    - Never after a divergence: a NaN checkpoint does not overwrite the last good one.
+    - SIGTERM (cluster pre-emption, Lightning's handler) or SIGINT (Ctrl+C): the current
+      step finishes, a checkpoint is saved and the run stops; ``resume=auto`` continues
+      it. A second Ctrl+C stops at once.
+    - Holds the CSV history, so a resumed run's log continues where the checkpoint was.
     """
 
     def __init__(self, every: int = 1000, filename: str = "last.ckpt") -> None:
         if every < 1:
             raise ValueError(f"Checkpoint: every must be >= 1, got {every}")
         self.every, self.filename = every, filename
+        self.interrupted_by: str | None = None
+        self._trainer: pl.Trainer | None = None
+        self._previous_sigint: Any = None
 
     def path(self, trainer: pl.Trainer) -> Path:
         return Path(trainer.default_root_dir) / "checkpoints" / self.filename
 
+    # -------------------------------------------------------------- schedule
+    def setup(self, trainer: pl.Trainer, module: pl.LightningModule, stage: str) -> None:
+        self._trainer = trainer
+
+    def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self._previous_sigint = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, self._on_sigint)
+
+    def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        signal.signal(signal.SIGINT, self._previous_sigint or signal.default_int_handler)
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        self.interrupted_by = "SIGINT"
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl+C: stop now
+
     def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, *args) -> None:
-        if module.g_step % self.every == 0 or trainer.is_last_batch:
+        if module.status == "diverged":
+            return
+        if trainer.received_sigterm:
+            self.interrupted_by = "SIGTERM"
+        if self.interrupted_by:
+            path = self.save(trainer)
+            module.status = "interrupted"
+            trainer.should_stop = True
+            if trainer.is_global_zero:
+                log.warning(
+                    "%s at step %d: checkpoint saved to %s; continue with "
+                    "`python -m ganlab <same overrides> resume=auto hydra.run.dir=%s`",
+                    self.interrupted_by,
+                    module.g_step,
+                    path,
+                    trainer.default_root_dir,
+                )
+        elif module.g_step % self.every == 0 or trainer.is_last_batch:
             self.save(trainer)
 
     def save(self, trainer: pl.Trainer) -> Path:
@@ -32,9 +79,21 @@ class Checkpoint(pl.Callback):
         tmp = path.with_name(path.name + ".tmp")
         if trainer.is_global_zero:
             path.parent.mkdir(parents=True, exist_ok=True)
-        trainer.save_checkpoint(
-            tmp, weights_only=False
-        )  # collective: every rank calls, rank 0 writes
+        trainer.save_checkpoint(tmp, weights_only=False)  # collective: every rank calls
         if trainer.is_global_zero:
             os.replace(tmp, path)
         return path
+
+    # -------------------------------------------------------------- state
+    def _csv_loggers(self) -> list[RunCSVLogger]:
+        loggers = self._trainer.loggers if self._trainer is not None else []
+        return [lg for lg in loggers if isinstance(lg, RunCSVLogger)]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"csv": [lg.history() for lg in self._csv_loggers()]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self._trainer is not None and not self._trainer.is_global_zero:
+            return
+        for logger, text in zip(self._csv_loggers(), state.get("csv", []), strict=False):
+            logger.restore(text)

@@ -42,6 +42,8 @@ class ToyEvaluator(pl.Callback):
         self.prog_bar = tuple(prog_bar)
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, *args) -> None:
+        if module.status != "running":
+            return
         if module.g_step % self.every == 0 or trainer.is_last_batch:
             self.evaluate(trainer, module)
 

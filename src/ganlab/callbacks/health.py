@@ -61,6 +61,8 @@ class Health(pl.Callback):
         self.raised: dict[str, int] = {}
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, *args) -> None:
+        if module.status == "diverged":
+            return
         last = module.last
         self._g_norms.append(float(last["grad_norm/g"]))
         if "d_acc" in last:
