@@ -121,7 +121,9 @@ def test_ema_update_formula():
         module.g_step = g_step
         before = snapshot(module.generator_ema)
         module._update_ema()
-        pairs = zip(before, module.generator.parameters(), module.generator_ema.parameters(), strict=True)
+        pairs = zip(
+            before, module.generator.parameters(), module.generator_ema.parameters(), strict=True
+        )
         for e0, p, e1 in pairs:
             assert_close(e1, beta * e0 + (1 - beta) * p.detach())
 

@@ -1,0 +1,309 @@
+"""DDP with GANDDPStrategy: same parameters on every rank, 2 ranks x B == 1 process x 2B,
+files written once, and Hydra multiruns whose jobs each launch their own ranks.
+
+The multi-process tests run on the CPU with gloo. A 2-rank run of a plain Lightning
+script is this file run as a script (``python tests/test_ddp.py CASE OUT_DIR``): Lightning
+re-runs ``sys.argv`` for rank 1, so the test cases live at module level.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from torch.testing import assert_close
+
+from ganlab.data.toy import ring
+from ganlab.losses import GradientPenalty, NonSaturatingLoss, R1Penalty, WassersteinLoss
+from ganlab.module import GANModule
+from ganlab.nets import MLP
+from ganlab.strategy import GANDDPStrategy
+
+HERE = Path(__file__).resolve()
+B = 8  # per-rank batch of the 2-rank run; the 1-process run takes 2B
+STEPS = 4
+SHARED_SEED = 1234  # data, z and GP epsilon: one stream, split by rank
+
+
+def _world() -> tuple[int, int]:
+    """(rank, world size) of this process."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def _my_rows(full: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    """This rank's equal share of ``full`` along ``dim``: rows r*n:(r+1)*n."""
+    rank, world = _world()
+    return full.chunk(world, dim=dim)[rank]
+
+
+class SharedBatches(pl.LightningDataModule):
+    """Real batches drawn as one (n_critic, world*B, 2) stream, the same on every rank; each
+    rank trains on its rows. With 1 process and batch 2B the rows are the whole stream."""
+
+    def __init__(self, batch_size: int, steps: int, n_critic: int) -> None:
+        super().__init__()
+        self.batch_size, self.steps, self.n_critic = batch_size, steps, n_critic
+        self.distribution = ring()
+
+    def train_dataloader(self):
+        _, world = _world()
+        gen = torch.Generator().manual_seed(SHARED_SEED)
+        full = [
+            self.distribution.sample(self.n_critic * world * self.batch_size, gen)
+            .double()
+            .view(self.n_critic, world * self.batch_size, -1)
+            for _ in range(self.steps)
+        ]
+        return _Batches([_my_rows(batch, dim=1) for batch in full])
+
+
+class _Batches:
+    """An iterable of batches (a list would be read as a list of loaders)."""
+
+    def __init__(self, batches: list[torch.Tensor]) -> None:
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self):
+        return iter(self.batches)
+
+
+class SharedZModule(GANModule):
+    """z drawn as world*n rows from one stream, the same on every rank; each rank takes its own."""
+
+    def sample_z(self, n, generator=None):
+        if generator is not None:
+            return super().sample_z(n, generator)
+        if not hasattr(self, "_shared_z"):
+            self._shared_z = torch.Generator().manual_seed(SHARED_SEED + 1)
+        _, world = _world()
+        full = torch.randn(world * n, self.latent_dim, generator=self._shared_z, dtype=torch.float64)
+        return _my_rows(full).to(self.device)
+
+
+class SharedGradientPenalty(GradientPenalty):
+    """GradientPenalty whose interpolation weights come from one shared stream (the base
+    class draws them from torch's global RNG)."""
+
+    def penalty(self, d, real, fake):
+        if not hasattr(self, "_gen"):
+            self._gen = torch.Generator().manual_seed(SHARED_SEED + 2)
+        _, world = _world()
+        eps = _my_rows(torch.rand(world * real.shape[0], 1, generator=self._gen, dtype=real.dtype))
+        x_hat = eps * real + (1 - eps) * fake.detach()
+        x_hat.requires_grad_(True)
+        (grad,) = torch.autograd.grad(d(x_hat).sum(), x_hat, create_graph=True)
+        return self.weight * (grad.flatten(1).norm(dim=1) - self.target).pow(2).mean()
+
+
+CASES = {
+    # non-saturating loss, lazy R1 (double backward every 2nd D update), EMA of G
+    "nonsat_r1_ema": dict(loss=NonSaturatingLoss, n_critic=1, ema=0.9, reg=lambda: R1Penalty(1.0, interval=2)),
+    # WGAN-GP: gradient penalty (double backward) on every D update, 3 D updates per step
+    "wgan_gp": dict(loss=WassersteinLoss, n_critic=3, ema=0.0, reg=lambda: SharedGradientPenalty(10.0)),
+}
+
+
+class SaveStates(pl.Callback):
+    """Each rank saves its module's state_dict at the start and at the end of training."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+
+    def _save(self, module, when):
+        state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+        torch.save(state, self.out / f"{when}_rank{module.global_rank}.pt")
+
+    def on_train_start(self, trainer, module):
+        self._save(module, "init")
+
+    def on_train_end(self, trainer, module):
+        self._save(module, "final")
+
+
+def run_case(name: str, out: Path, devices: int) -> None:
+    """Fit case ``name`` on ``devices`` CPU processes, per-rank batch 2B/devices."""
+    case = CASES[name]
+    rank = int(os.environ.get("LOCAL_RANK", 0))
+    torch.manual_seed(100 + rank)  # ranks build different nets: the strategy must broadcast rank 0's
+    module = SharedZModule(
+        generator=MLP(2, 2, width=16, depth=2),
+        discriminator=MLP(2, 1, width=16, depth=2, activation="leaky_relu"),
+        loss=case["loss"](),
+        regularizers=[case["reg"]()],
+        optimizer_g=functools.partial(torch.optim.Adam, lr=1e-2, betas=(0.5, 0.9)),
+        optimizer_d=functools.partial(torch.optim.Adam, lr=1e-2, betas=(0.5, 0.9)),
+        latent_dim=2,
+        n_critic=case["n_critic"],
+        ema=case["ema"],
+    )
+    data = SharedBatches(2 * B // devices, STEPS, case["n_critic"])
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=devices,
+        strategy=GANDDPStrategy(),
+        precision="64-true",
+        max_epochs=1,
+        logger=False,
+        callbacks=[SaveStates(out)],
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        default_root_dir=out,
+        log_every_n_steps=1,
+    )
+    trainer.fit(module, datamodule=data)
+
+
+def _script(*args: str, timeout: int = 180) -> None:
+    """This file as a script, in a subprocess; fails the test if it fails."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run(
+        [sys.executable, str(HERE), *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def _load(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=True)
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_strategy_rejects_ddp_options():
+    with pytest.raises(TypeError, match="find_unused_parameters"):
+        GANDDPStrategy(find_unused_parameters=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(CASES))
+def test_two_ranks_match_one_process_with_twice_the_batch(name, tmp_path):
+    ref, ddp = tmp_path / "ref", tmp_path / "ddp"
+    ref.mkdir(), ddp.mkdir()
+    # 1 process x 2B, in this process (the strategy with 1 device: no child, no collective)
+    run_case(name, ref, devices=1)
+    assert "LOCAL_RANK" not in os.environ and not torch.distributed.is_initialized()
+    # 2 processes x B
+    _script(name, str(ddp))
+
+    init0, init1 = _load(ddp / "init_rank0.pt"), _load(ddp / "init_rank1.pt")
+    final0, final1 = _load(ddp / "final_rank0.pt"), _load(ddp / "final_rank1.pt")
+    # rank 1 built other nets: it starts from rank 0's, which are the 1-process run's
+    for key in init0:
+        assert torch.equal(init0[key], init1[key]), f"{key} differs between ranks at the start"
+    assert_close(init0, _load(ref / "init_rank0.pt"), rtol=0, atol=0)
+    # after the steps: bit-identical across ranks, and equal to 1 process x 2B
+    for key in final0:
+        assert torch.equal(final0[key], final1[key]), f"{key} differs between ranks after training"
+    final_ref = _load(ref / "final_rank0.pt")
+    assert final0.keys() == final_ref.keys()
+    moved = [k for k in final0 if not torch.equal(final_ref[k], init0[k])]
+    assert any(k.startswith("generator.") for k in moved) and any(
+        k.startswith("discriminator.") for k in moved
+    ), "training did not move G and D"
+    for key in final0:
+        assert final0[key].dtype == torch.float64
+        assert_close(final0[key], final_ref[key], rtol=1e-10, atol=1e-12, msg=key)
+
+
+def _metrics_rows(path: Path) -> list[dict[str, str]]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def _check_run_dir(run_dir: Path, eval_steps: list[int]) -> dict:
+    """One summary, one metrics.csv (each value logged once per step), one plot per
+    evaluation, no file of a child rank."""
+    names = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file())
+    assert names.count("summary.json") == 1 and names.count("metrics.csv") == 1, names
+    assert sorted(n for n in names if n.startswith("plots/")) == [
+        f"plots/step_{s:07d}.png" for s in eval_steps
+    ], names
+    stray = [n for n in names if n.endswith(".log") and n != "train.log"]
+    assert not stray, f"files of a child rank: {stray}"
+    assert sorted(n for n in names if n.startswith(".hydra/")) == [
+        ".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml"
+    ]
+    rows = _metrics_rows(run_dir / "metrics.csv")
+    assert len({tuple(r.items()) for r in rows}) == len(rows), "duplicated rows in metrics.csv"
+    logged = Counter((r["step"], k) for r in rows for k, v in r.items() if v != "" and k != "step")
+    dups = {k: n for k, n in logged.items() if n > 1}
+    assert not dups, f"values logged more than once: {dups}"
+    assert {int(float(r["step"])) for r in rows if r.get("val/modes")} == set(eval_steps)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed"
+    return summary
+
+
+@pytest.mark.slow
+def test_cli_multirun_each_job_runs_its_own_ranks(tmp_path):
+    """`python -m ganlab -m loss=nonsaturating,hinge trainer=ddp ... devices=2`: 2 jobs x 2
+    ranks, each job in its own directory, written once, nothing stray."""
+    sweep = tmp_path / "sweep"
+    env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "ganlab", "-m", "loss=nonsaturating,hinge",
+            "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+            "steps=10", "eval_every=5", "logger=csv", f"hydra.sweep.dir={sweep}",
+        ],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-5000:]
+    assert "error" not in out.lower() and "unrecognized arguments" not in out, out[-5000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep"], "stray directories"
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    assert jobs == ["0", "1"], jobs
+    for job, loss in zip(jobs, ("nonsaturating", "hinge"), strict=True):
+        summary = _check_run_dir(sweep / job, eval_steps=[5, 10])
+        assert summary["steps"] == 10
+        overrides = (sweep / job / ".hydra" / "overrides.yaml").read_text()
+        assert f"loss={loss}" in overrides
+    assert out.count("All distributed processes registered. Starting with 2 processes") == 2
+
+
+@pytest.mark.slow
+def test_single_run_from_python_writes_files_once(tmp_path):
+    """compose_config + train with trainer=ddp: rank 1 runs `python -m ganlab` with the
+    same overrides as a child, into the same run directory; rank 0 alone writes."""
+    from ganlab.train import compose_config, train
+
+    run_dir = tmp_path / "run"
+    cwd = os.getcwd()
+    os.chdir(tmp_path)  # anything written relative to the working directory shows up here
+    try:
+        cfg = compose_config(
+            ["logger=csv", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+             "steps=10", "eval_every=5"],
+            run_dir,
+        )  # fmt: skip
+        summary = train(cfg)
+    finally:
+        os.chdir(cwd)
+    assert summary["steps"] == 10
+    assert "LOCAL_RANK" not in os.environ and not torch.distributed.is_initialized()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"], "stray directories"
+    names = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file())
+    assert names.count("summary.json") == 1 and names.count("metrics.csv") == 1, names
+    assert [n for n in names if n.startswith("plots/")] == ["plots/step_0000005.png", "plots/step_0000010.png"]
+    assert not any(n.startswith(".hydra") or n.endswith(".log") for n in names), names
+
+
+if __name__ == "__main__":  # a rank of a multi-process test case: CASE OUT_DIR
+    torch.set_num_threads(1)
+    run_case(sys.argv[1], Path(sys.argv[2]), devices=2)
