@@ -132,3 +132,32 @@ def test_default_main_job_covers_all_ring8_modes(tmp_path):
     assert "modes 8, high quality" in result.stdout
     assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
     assert list((tmp_path / "run" / "plots").glob("step_*.png"))
+
+
+@pytest.mark.slow
+def test_wheel_ships_the_configs(tmp_path):
+    import subprocess
+    import sys
+    import zipfile
+
+    repo = CONF.parents[2]
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(repo),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("ganlab-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = {f"ganlab/conf/{p.relative_to(CONF)}" for p in CONF.rglob("*.yaml")}
+    assert expected and expected <= names
