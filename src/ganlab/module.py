@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ganlab.losses import AdversarialLoss, Regularizer
+from ganlab.rng import stream_seed
 
 log = logging.getLogger(__name__)
 
@@ -113,16 +114,14 @@ class GANModule(pl.LightningModule):
         self.g_step = 0  # generator updates done: ganlab's step counter
         self.status = "running"  # -> "diverged" here, "interrupted" by the Checkpoint callback
         self._z_gen: torch.Generator | None = None
-        self._z_gen_state: Tensor | None = None
         self.last: dict[str, Tensor] = {}  # latest diagnostics, for callbacks
 
     # ------------------------------------------------------------------ sampling
     def z_generator(self) -> torch.Generator:
+        """The generator of training z; reseeded from (seed, rank, step) at every step,
+        so a resumed run draws the same z as an uninterrupted one on every rank."""
         if self._z_gen is None or self._z_gen.device != self.device:
             self._z_gen = torch.Generator(device=self.device)
-            self._z_gen.manual_seed(self.seed + 7919 * self.global_rank)
-            if self._z_gen_state is not None:
-                self._z_gen.set_state(self._z_gen_state)
         return self._z_gen
 
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
@@ -173,6 +172,7 @@ class GANModule(pl.LightningModule):
                 f"expected {self.n_critic} real batches per step, got {batch.shape[0]}"
             )
         opt_g, opt_d = self.optimizers()
+        self.z_generator().manual_seed(stream_seed(self.seed, self.global_rank, self.g_step))
         stats: dict[str, Tensor] = {}
         for i, real in enumerate(batch):
             stats = self._d_step(real, opt_d, self.g_step * self.n_critic + i)
@@ -266,7 +266,6 @@ class GANModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["ganlab"] = {
             "g_step": self.g_step,
-            "z_rng": self.z_generator().get_state(),
             "torch_rng": torch.get_rng_state(),  # the gradient penalty's interpolation weights
             "run_ids": {type(lg).__name__: str(lg.version) for lg in self.loggers},
         }
@@ -274,5 +273,4 @@ class GANModule(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint["ganlab"]
         self.g_step = state["g_step"]
-        self._z_gen, self._z_gen_state = None, state["z_rng"].cpu()
         torch.set_rng_state(state["torch_rng"].cpu())

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from ganlab.metrics.coverage import mode_coverage
+from ganlab.rng import stream_seed
 
 
 class ToyDistribution:
@@ -135,8 +136,9 @@ class Gaussian1D(ToyDistribution):
 class RandomBatches:
     """``length`` steps of real data, each (per_step, batch_size, dim), drawn on ``device``.
 
-    Stateful: its position and random state go into checkpoints, so a resumed run draws
-    exactly the batches an uninterrupted one would.
+    The batch at position p is drawn from a generator seeded with (seed, p): a resumed run
+    (on any number of ranks, each with its own seed) draws exactly the batches an
+    uninterrupted one would, and the state to checkpoint is just the position.
     """
 
     def __init__(
@@ -146,13 +148,12 @@ class RandomBatches:
         per_step: int,
         length: int,
         seed: int,
-        device: torch.device,
+        device: torch.device | str,
     ) -> None:
         self.distribution = distribution
         self.batch_size, self.per_step, self.length = batch_size, per_step, length
-        self.position = 0
+        self.seed, self.position = seed, 0
         self.generator = torch.Generator(device=device)
-        self.generator.manual_seed(seed)
 
     def __len__(self) -> int:
         return self.length
@@ -160,16 +161,16 @@ class RandomBatches:
     def __iter__(self) -> Iterator[Tensor]:
         n = self.per_step * self.batch_size
         while self.position < self.length:
+            self.generator.manual_seed(stream_seed(self.seed, self.position))
             self.position += 1
             batch = self.distribution.sample(n, self.generator)
             yield batch.view(self.per_step, self.batch_size, -1)  # (per_step, B, D)
 
     def state_dict(self) -> dict:
-        return {"position": self.position, "rng": self.generator.get_state()}
+        return {"position": self.position}
 
     def load_state_dict(self, state: dict) -> None:
         self.position = state["position"]
-        self.generator.set_state(state["rng"].cpu())
 
 
 class ToyDataModule(pl.LightningDataModule):
@@ -217,6 +218,6 @@ class ToyDataModule(pl.LightningDataModule):
             self.batch_size,
             self.batches_per_step,
             self.steps,
-            seed=self.seed + rank,
+            seed=stream_seed(self.seed, rank),
             device=device,
         )
