@@ -19,12 +19,20 @@ def plot_mixture(samples: Tensor, dist: GaussianMixture, title: str) -> Figure:
     """Scatter of generated samples over the real modes, each ringed at 3 std."""
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
     x = samples.detach().cpu().numpy()
-    ax.scatter(x[:, 0], x[:, 1], s=2, alpha=0.4, color="tab:blue", label="generated")
     for mx, my in dist.means.tolist():
         ax.add_patch(plt.Circle((mx, my), 3 * dist.std, fill=False, color="tab:red", lw=0.8))
-    ax.scatter(dist.means[:, 0], dist.means[:, 1], s=8, color="tab:red", label="real modes")
+    ax.scatter(
+        dist.means[:, 0],
+        dist.means[:, 1],
+        s=30,
+        marker="+",
+        color="tab:red",
+        label="real modes (circle: 3 std)",
+    )
+    ax.scatter(x[:, 0], x[:, 1], s=2, alpha=0.4, color="tab:blue", label="generated")
     span = float(dist.means.abs().max()) * 1.5 + 6 * dist.std
-    ax.set(xlim=(-span, span), ylim=(-span, span), aspect="equal", title=title)
+    ax.set(xlim=(-span, span), ylim=(-span, span), aspect="equal")
+    ax.set_title(title, fontsize=8)
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     return fig
@@ -52,7 +60,8 @@ def plot_1d(
     ax_d = ax.twinx()
     ax_d.plot(x.squeeze(1), d_out, color="tab:blue", ls="--", label="D(x) (raw output)")
     ax_d.set_ylabel("D(x)")
-    ax.set(xlabel="x", ylabel="density", title=title)
+    ax.set(xlabel="x", ylabel="density")
+    ax.set_title(title, fontsize=9)
     lines = ax.get_legend_handles_labels(), ax_d.get_legend_handles_labels()
     ax.legend(lines[0][0] + lines[1][0], lines[0][1] + lines[1][1], loc="upper left", fontsize=8)
     fig.tight_layout()
