@@ -90,7 +90,9 @@ class SharedZModule(GANModule):
         if not hasattr(self, "_shared_z"):
             self._shared_z = torch.Generator().manual_seed(SHARED_SEED + 1)
         _, world = _world()
-        full = torch.randn(world * n, self.latent_dim, generator=self._shared_z, dtype=torch.float64)
+        full = torch.randn(
+            world * n, self.latent_dim, generator=self._shared_z, dtype=torch.float64
+        )
         return _my_rows(full).to(self.device)
 
 
@@ -111,9 +113,13 @@ class SharedGradientPenalty(GradientPenalty):
 
 CASES = {
     # non-saturating loss, lazy R1 (double backward every 2nd D update), EMA of G
-    "nonsat_r1_ema": dict(loss=NonSaturatingLoss, n_critic=1, ema=0.9, reg=lambda: R1Penalty(1.0, interval=2)),
+    "nonsat_r1_ema": dict(
+        loss=NonSaturatingLoss, n_critic=1, ema=0.9, reg=lambda: R1Penalty(1.0, interval=2)
+    ),
     # WGAN-GP: gradient penalty (double backward) on every D update, 3 D updates per step
-    "wgan_gp": dict(loss=WassersteinLoss, n_critic=3, ema=0.0, reg=lambda: SharedGradientPenalty(10.0)),
+    "wgan_gp": dict(
+        loss=WassersteinLoss, n_critic=3, ema=0.0, reg=lambda: SharedGradientPenalty(10.0)
+    ),
 }
 
 
@@ -138,7 +144,8 @@ def run_case(name: str, out: Path, devices: int) -> None:
     """Fit case ``name`` on ``devices`` CPU processes, per-rank batch 2B/devices."""
     case = CASES[name]
     rank = int(os.environ.get("LOCAL_RANK", 0))
-    torch.manual_seed(100 + rank)  # ranks build different nets: the strategy must broadcast rank 0's
+    # ranks build different nets: the strategy must broadcast rank 0's
+    torch.manual_seed(100 + rank)
     module = SharedZModule(
         generator=MLP(2, 2, width=16, depth=2),
         discriminator=MLP(2, 1, width=16, depth=2, activation="leaky_relu"),
@@ -236,7 +243,9 @@ def _check_run_dir(run_dir: Path, eval_steps: list[int]) -> dict:
     stray = [n for n in names if n.endswith(".log") and n != "train.log"]
     assert not stray, f"files of a child rank: {stray}"
     assert sorted(n for n in names if n.startswith(".hydra/")) == [
-        ".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml"
+        ".hydra/config.yaml",
+        ".hydra/hydra.yaml",
+        ".hydra/overrides.yaml",
     ]
     rows = _metrics_rows(run_dir / "metrics.csv")
     assert len({tuple(r.items()) for r in rows}) == len(rows), "duplicated rows in metrics.csv"
@@ -265,7 +274,7 @@ def test_cli_multirun_each_job_runs_its_own_ranks(tmp_path):
     )  # fmt: skip
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-5000:]
-    assert "error" not in out.lower() and "unrecognized arguments" not in out, out[-5000:]
+    assert "Traceback" not in out and "error:" not in out, out[-5000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep"], "stray directories"
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
     assert jobs == ["0", "1"], jobs
@@ -300,7 +309,10 @@ def test_single_run_from_python_writes_files_once(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"], "stray directories"
     names = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file())
     assert names.count("summary.json") == 1 and names.count("metrics.csv") == 1, names
-    assert [n for n in names if n.startswith("plots/")] == ["plots/step_0000005.png", "plots/step_0000010.png"]
+    assert [n for n in names if n.startswith("plots/")] == [
+        "plots/step_0000005.png",
+        "plots/step_0000010.png",
+    ]
     assert not any(n.startswith(".hydra") or n.endswith(".log") for n in names), names
 
 

@@ -9,6 +9,7 @@ import os
 from collections.abc import Sequence
 
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
 
 log = logging.getLogger(__name__)
 WANDB_MODES = ("offline", "online", "disabled")
@@ -68,13 +69,17 @@ class RunCSVLogger(CSVLogger):
         super().__init__(save_dir=save_dir, name="", version="")
 
     def history(self) -> str:
-        """The CSV text logged so far."""
+        """The CSV text logged so far (rank 0 keeps the log; other ranks have none)."""
+        if rank_zero_only.rank != 0:
+            return ""
         self.save()
         path = self.experiment.metrics_file_path
         return open(path).read() if os.path.isfile(path) else ""
 
     def restore(self, text: str) -> None:
         """Replace the log by ``text`` (from a checkpoint) and append after it."""
+        if rank_zero_only.rank != 0:
+            return
         writer = self.experiment
         writer.metrics = []
         with open(writer.metrics_file_path, "w") as f:

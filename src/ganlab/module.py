@@ -61,6 +61,19 @@ def average_gradients(module: nn.Module, world_size: int) -> None:
         p.grad.copy_(g.view_as(p))
 
 
+def mean_over_ranks(stats: dict[str, Tensor], world_size: int) -> dict[str, Tensor]:
+    """Per-rank diagnostics averaged over all processes with one all_reduce (equal batches:
+    the statistics of all samples). Every rank gets the same values, so decisions taken on
+    them (divergence stop, health flags) agree across ranks."""
+    if world_size < 2:
+        return stats
+    keys = sorted(stats)
+    flat = torch.stack([stats[k].detach().double().reshape(()) for k in keys])
+    torch.distributed.all_reduce(flat)
+    flat /= world_size
+    return dict(zip(keys, flat.unbind(), strict=True))
+
+
 class GANModule(pl.LightningModule):
     """Alternates ``n_critic`` D updates and one G update per training step.
 
@@ -177,6 +190,7 @@ class GANModule(pl.LightningModule):
         for i, real in enumerate(batch):
             stats = self._d_step(real, opt_d, self.g_step * self.n_critic + i)
         stats.update(self._g_step(opt_g, batch.shape[1]))
+        stats = mean_over_ranks(stats, self.trainer.world_size)
         if self.generator_ema is not None:
             self._update_ema()
         self.g_step += 1
