@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import math
 import os
 import subprocess
 import sys
@@ -314,6 +315,20 @@ def test_single_run_from_python_writes_files_once(tmp_path):
         "plots/step_0000010.png",
     ]
     assert not any(n.startswith(".hydra") or n.endswith(".log") for n in names), names
+    # the 2,500 evaluation samples were generated in shares by both ranks and gathered:
+    # the metrics equal those of one process generating them all from the final weights
+    from ganlab.train import build
+
+    _, module, data = build(compose_config(["logger=csv", "steps=10"], tmp_path / "check"))
+    state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    module.load_state_dict(state)
+    expected = data.distribution.evaluate(module.generate(2500))
+    for key in ("modes", "hq", "rkl", "spread"):
+        got = summary["metrics"][f"val/{key}"]
+        if not math.isfinite(expected[key]):
+            assert got is None, key  # JSON has no inf: the summary holds null
+        else:
+            assert got == pytest.approx(expected[key], rel=1e-6), key
 
 
 if __name__ == "__main__":  # a rank of a multi-process test case: CASE OUT_DIR

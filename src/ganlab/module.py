@@ -148,6 +148,10 @@ class GANModule(pl.LightningModule):
     def forward(self, z: Tensor) -> Tensor:
         return self.generator(z)
 
+    def fixed_z(self, n: int) -> Tensor:
+        """The evaluation z: the same ``n`` vectors at every call and on every rank."""
+        return self.sample_z(n, torch.Generator(device=self.device).manual_seed(self.seed + 1))
+
     @torch.no_grad()
     def generate(self, n: int, z: Tensor | None = None, batch_size: int = 10_000) -> Tensor:
         """``n`` samples (or G(z) for a given z) from the EMA generator when there is one,
@@ -156,9 +160,7 @@ class GANModule(pl.LightningModule):
         net = self.generator_ema if self.generator_ema is not None else self.generator
         was_training = net.training
         net.eval()
-        if z is None:
-            gen = torch.Generator(device=self.device).manual_seed(self.seed + 1)
-            z = self.sample_z(n, gen)
+        z = self.fixed_z(n) if z is None else z
         out = torch.cat([net(chunk) for chunk in z.split(batch_size)])
         net.train(was_training)
         return out

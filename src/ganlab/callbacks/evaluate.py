@@ -7,6 +7,7 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import matplotlib.pyplot as plt
+import torch
 from lightning.pytorch.loggers import WandbLogger
 
 from ganlab.callbacks.logging import log_now
@@ -49,7 +50,7 @@ class ToyEvaluator(pl.Callback):
 
     def evaluate(self, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
         dist = trainer.datamodule.distribution
-        samples = module.generate(self.n_samples)
+        samples = self._generate_across_ranks(trainer, module)
         metrics = dist.evaluate(samples)
         step = module.g_step
         log_now(trainer, {f"val/{k}": v for k, v in metrics.items()}, step)
@@ -59,6 +60,18 @@ class ToyEvaluator(pl.Callback):
         if self.plot and trainer.is_global_zero:
             self._save_plot(trainer, module, samples, dist, step, metrics)
         return metrics
+
+    def _generate_across_ranks(self, trainer: pl.Trainer, module: pl.LightningModule):
+        """``n_samples`` from the fixed evaluation z, each rank generating its share,
+        gathered in z order: the same samples as one process would make."""
+        world, rank = trainer.world_size, trainer.global_rank
+        if world == 1:
+            return module.generate(self.n_samples)
+        share = -(-self.n_samples // world)  # ceil: equal shares for all_gather
+        z = module.fixed_z(self.n_samples)[rank * share : (rank + 1) * share]
+        z = torch.cat([z, z.new_zeros(share - len(z), *z.shape[1:])])  # pad the last share
+        gathered = module.all_gather(module.generate(share, z=z))  # (world, share, ...)
+        return gathered.flatten(0, 1)[: self.n_samples]  # drops the padding
 
     def _save_plot(self, trainer, module, samples, dist, step, metrics) -> None:
         title = f"step {step}: " + ", ".join(f"{k} {v:.3g}" for k, v in metrics.items())
