@@ -101,7 +101,7 @@ class SharedGradientPenalty(GradientPenalty):
     """GradientPenalty whose interpolation weights come from one shared stream (the base
     class draws them from torch's global RNG)."""
 
-    def penalty(self, d, real, fake):
+    def penalty(self, d, real, fake, generator=None):
         if not hasattr(self, "_gen"):
             self._gen = torch.Generator().manual_seed(SHARED_SEED + 2)
         _, world = _world()

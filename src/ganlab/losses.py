@@ -126,8 +126,11 @@ class Regularizer:
         self.weight = float(weight)
         self.interval = int(interval)
 
-    def penalty(self, d: nn.Module, real: Tensor, fake: Tensor) -> Tensor | None:
-        """The penalty to add to D's loss on this update, or None."""
+    def penalty(
+        self, d: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator | None = None
+    ) -> Tensor | None:
+        """The penalty to add to D's loss on this update, or None. Randomness, if any,
+        comes from ``generator`` (the module's step-seeded stream: exact resume)."""
         return None
 
     @torch.no_grad()
@@ -156,9 +159,11 @@ class GradientPenalty(Regularizer):
         super().__init__(weight, interval)
         self.target = float(target)
 
-    def penalty(self, d: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+    def penalty(
+        self, d: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator | None = None
+    ) -> Tensor:
         eps_shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-        eps = torch.rand(eps_shape, device=real.device, dtype=real.dtype)
+        eps = torch.rand(eps_shape, generator=generator, device=real.device, dtype=real.dtype)
         x_hat = eps * real + (1 - eps) * fake.detach()
         grad = _input_gradient(d, x_hat)
         return self.weight * (grad.norm(dim=1) - self.target).pow(2).mean()
@@ -169,7 +174,9 @@ class R1Penalty(Regularizer):
 
     needs_input_gradient = True
 
-    def penalty(self, d: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+    def penalty(
+        self, d: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator | None = None
+    ) -> Tensor:
         grad = _input_gradient(d, real)
         return 0.5 * self.weight * grad.pow(2).sum(dim=1).mean()
 

@@ -245,7 +245,7 @@ class GANModule(pl.LightningModule):
         for reg in self.regularizers:
             if d_update % reg.interval:
                 continue
-            penalty = reg.penalty(self.discriminator, real, fake)
+            penalty = reg.penalty(self.discriminator, real, fake, self.z_generator())
             if penalty is not None:
                 penalty = reg.interval * penalty
                 total = penalty if total is None else total + penalty
@@ -282,7 +282,8 @@ class GANModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["ganlab"] = {
             "g_step": self.g_step,
-            "torch_rng": torch.get_rng_state(),  # the gradient penalty's interpolation weights
+            "torch_rng": torch.get_rng_state(),  # for user code (dropout, ...); ganlab's own
+            # streams (data, z, penalty weights) are reseeded from (seed, rank, step)
             "run_ids": {type(lg).__name__: str(lg.version) for lg in self.loggers},
         }
 
