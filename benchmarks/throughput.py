@@ -4,8 +4,8 @@ Setting (issue: foundation, point 12): ring8, PacGAN-size MLPs (G 4x400 BatchNor
 D 3 maxout layers of 200 units x 5 pieces), batch 100, non-saturating loss, n_critic 1,
 Adam. ganlab runs with its default callbacks (health flags, progress bar, checkpoints at
 the end) and the CSV logger writing the per-step diagnostics every 10 steps; the sample
-evaluation and the EMA of G are off, since the plain loop has neither. Both run on one CPU thread, interleaved
-``--repeats`` times; the table reports the median of each.
+evaluation and the EMA of G are off, since the plain loop has neither. Both run on one
+CPU thread, interleaved ``--repeats`` times; the table reports the median of each.
 
     python benchmarks/throughput.py [--steps 1500] [--repeats 3]
 """

@@ -158,3 +158,14 @@ def test_bad_arguments_fail_at_construction(kwargs, message):
 def test_network_shape_check():
     with pytest.raises(ValueError, match=r"MLP expects input \(B, 2\), got \(4, 3\)"):
         MLP(2, 1)(torch.zeros(4, 3))
+
+
+def test_lr_decay_schedule_in_g_steps():
+    from ganlab.callbacks.lr_decay import LRDecay
+
+    linear = LRDecay(total=1000, start=0.5, final=0.0)
+    assert [linear.factor(s) for s in (0, 500, 750, 1000, 2000)] == [1.0, 1.0, 0.5, 0.0, 0.0]
+    cosine = LRDecay(total=100, start=0.0, final=0.1, shape="cosine")
+    assert_close(cosine.factor(50), 0.55)
+    with pytest.raises(ValueError, match="shape must be one of"):
+        LRDecay(total=10, shape="step")
