@@ -16,6 +16,7 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor, nn
 
+from ganlab.loggers import log_now
 from ganlab.losses import AdversarialLoss, Regularizer
 from ganlab.rng import stream_seed
 
@@ -265,17 +266,12 @@ class GANModule(pl.LightningModule):
         return stats
 
     def _log_diagnostics(self, stats: dict[str, Tensor], opt_g: Any, opt_d: Any) -> None:
-        metrics = {f"train/{k}": v for k, v in stats.items()}
+        metrics = {f"train/{k}": float(v) for k, v in stats.items()}
         metrics["train/lr/g"] = opt_g.param_groups[0]["lr"]
         metrics["train/lr/d"] = opt_d.param_groups[0]["lr"]
-        metrics["step"] = float(self.g_step)  # loggers use it as the x-axis: G steps
-        self.log_dict(metrics, on_step=True, on_epoch=False)
-        self.log_dict(
-            {"d_loss": stats["d_loss"], "g_loss": stats["g_loss"]},
-            prog_bar=True,
-            logger=False,
-            on_step=True,
-            on_epoch=False,
+        log_now(self.trainer, metrics, self.g_step)
+        self.trainer.progress_bar_metrics.update(
+            d_loss=round(metrics["train/d_loss"], 4), g_loss=round(metrics["train/g_loss"], 4)
         )
 
     # ------------------------------------------------------------------ checkpoints

@@ -10,8 +10,8 @@ import matplotlib.pyplot as plt
 import torch
 from lightning.pytorch.loggers import WandbLogger
 
-from ganlab.callbacks.logging import log_now
 from ganlab.callbacks.plots import plot_samples
+from ganlab.loggers import log_now
 
 log = logging.getLogger(__name__)
 

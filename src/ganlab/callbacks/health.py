@@ -7,7 +7,7 @@ from collections import deque
 
 import lightning.pytorch as pl
 
-from ganlab.callbacks.logging import log_now
+from ganlab.loggers import log_now
 
 log = logging.getLogger(__name__)
 
