@@ -259,32 +259,36 @@ def _check_run_dir(run_dir: Path, eval_steps: list[int]) -> dict:
     return summary
 
 
+LOSSES = ("minimax", "nonsaturating", "wgan", "wgan_gp", "hinge", "lsgan")
+
+
 @pytest.mark.slow
 def test_cli_multirun_each_job_runs_its_own_ranks(tmp_path):
-    """`python -m ganlab -m loss=nonsaturating,hinge trainer=ddp ... devices=2`: 2 jobs x 2
-    ranks, each job in its own directory, written once, nothing stray."""
+    """`python -m ganlab -m loss=<every loss> trainer=ddp ... devices=2`: one job per loss
+    x 2 ranks, each job in its own directory, written once, nothing stray."""
     sweep = tmp_path / "sweep"
     env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [
-            sys.executable, "-m", "ganlab", "-m", "loss=nonsaturating,hinge",
+            sys.executable, "-m", "ganlab", "-m", f"loss={','.join(LOSSES)}",
             "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
             "steps=10", "eval_every=5", "logger=csv", f"hydra.sweep.dir={sweep}",
         ],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-5000:]
     assert "Traceback" not in out and "error:" not in out, out[-5000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep"], "stray directories"
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
-    assert jobs == ["0", "1"], jobs
-    for job, loss in zip(jobs, ("nonsaturating", "hinge"), strict=True):
+    assert jobs == [str(i) for i in range(len(LOSSES))], jobs
+    for job, loss in zip(jobs, LOSSES, strict=True):
         summary = _check_run_dir(sweep / job, eval_steps=[5, 10])
         assert summary["steps"] == 10
         overrides = (sweep / job / ".hydra" / "overrides.yaml").read_text()
         assert f"loss={loss}" in overrides
-    assert out.count("All distributed processes registered. Starting with 2 processes") == 2
+    started = "All distributed processes registered. Starting with 2 processes"
+    assert out.count(started) == len(LOSSES)
 
 
 @pytest.mark.slow

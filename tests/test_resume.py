@@ -71,8 +71,7 @@ def test_sigterm_saves_checkpoint_and_resume_finishes_the_run(tmp_path):
     )
     deadline = time.time() + 120
     while not (run_dir / "metrics.csv").exists() and time.time() < deadline:
-        time.sleep(0.2)
-    time.sleep(1.0)  # training is under way
+        time.sleep(0.2)  # training is under way once the first diagnostics are written
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM
@@ -166,3 +165,12 @@ def test_unknown_wandb_mode_is_one_clear_error(tmp_path):
 def test_eval_every_larger_than_steps_warns(tmp_path, caplog):
     run_train(tmp_path, "trainer=cpu", "steps=10", "eval_every=100")
     assert "eval_every=100 is larger than steps=10" in caplog.text
+
+
+def test_resumed_run_continues_its_wandb_run(tmp_path):
+    run_cli("trainer=smoke", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    result = run_cli("trainer=smoke", "resume=auto", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    runs = sorted((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2
+    assert len({r.name.rsplit("-", 1)[1] for r in runs}) == 1  # one W&B run id, continued

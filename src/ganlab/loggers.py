@@ -70,6 +70,13 @@ class RunCSVLogger(CSVLogger):
     def __init__(self, save_dir: str) -> None:
         super().__init__(save_dir=save_dir, name="", version="")
 
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        super().log_metrics(metrics, step)
+        # Lightning flushes when (step + 1) % n == 0, which steps counted in tens never
+        # meet: flush when step % n == 0, so metrics.csv grows while the run goes on
+        if step is not None and step % self._flush_logs_every_n_steps == 0:
+            self.save()
+
     def history(self) -> str:
         """The CSV text logged so far (rank 0 keeps the log; other ranks have none)."""
         if rank_zero_only.rank != 0:

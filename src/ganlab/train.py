@@ -27,6 +27,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
+from ganlab.callbacks.checkpoint import stop_on_signals
 from ganlab.checks import UserError, check_compatible, resolve_resume
 from ganlab.module import GANModule
 
@@ -111,18 +112,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if wandb_id and "wandb" in cfg.logger:
         with open_dict(cfg):
             cfg.logger.wandb.id = wandb_id  # the resumed run continues its W&B run
-    try:
-        trainer, module, datamodule = build(cfg)
-        check_compatible(module, dict(hydra_cfg.runtime.choices), cfg.steps, cfg.eval_every)
-    except (InstantiationException, OmegaConfBaseException, ValueError) as err:
-        raise UserError(_one_line(err)) from err
-    for logger in trainer.loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    start = time.perf_counter()
-    try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-    except SIGTERMException:  # the Checkpoint callback saved the step; report it below
-        module.status = "interrupted"
+    with stop_on_signals():
+        try:
+            trainer, module, datamodule = build(cfg)
+            check_compatible(module, dict(hydra_cfg.runtime.choices), cfg.steps, cfg.eval_every)
+        except (InstantiationException, OmegaConfBaseException, ValueError) as err:
+            raise UserError(_one_line(err)) from err
+        for logger in trainer.loggers:
+            logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        start = time.perf_counter()
+        try:
+            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        except SIGTERMException:  # the Checkpoint callback saved the step; report it below
+            module.status = "interrupted"
     summary = _summarize(trainer, module, time.perf_counter() - start)
     if trainer.is_global_zero:
         _finish(trainer, summary)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,30 @@ import lightning.pytorch as pl
 from ganlab.loggers import RunCSVLogger
 
 log = logging.getLogger(__name__)
+_requested: list[str] = []  # stop signals received while ``stop_on_signals`` is active
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    _requested.append(signal.Signals(signum).name)
+    if signum == signal.SIGINT:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl+C: stop now
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """While active, SIGTERM and SIGINT ask the running fit to finish its step, save a
+    checkpoint and stop (see ``Checkpoint``) instead of killing the process. Installed
+    before the run is built, so an early signal is not lost either; Lightning adds its own
+    SIGTERM handler (SLURM requeue included) to this one during fit."""
+    _requested.clear()
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    for s in previous:
+        signal.signal(s, _on_signal)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 class Checkpoint(pl.Callback):
@@ -21,9 +47,9 @@ class Checkpoint(pl.Callback):
     - Atomic: written beside its destination, then renamed over it, so an interruption
       never leaves a truncated file in place of a good one.
     - Never after a divergence: a NaN checkpoint does not overwrite the last good one.
-    - SIGTERM (cluster pre-emption, Lightning's handler) or SIGINT (Ctrl+C): the current
-      step finishes, a checkpoint is saved and the run stops; ``resume=auto`` continues
-      it. A second Ctrl+C stops at once.
+    - SIGTERM (cluster pre-emption) or SIGINT (Ctrl+C) under ``stop_on_signals``: the
+      current step finishes, a checkpoint is saved and the run stops; ``resume=auto``
+      continues it. A second Ctrl+C stops at once.
     - Holds the CSV history, so a resumed run's log continues where the checkpoint was.
     """
 
@@ -33,7 +59,6 @@ class Checkpoint(pl.Callback):
         self.every, self.filename = every, filename
         self.interrupted_by: str | None = None
         self._trainer: pl.Trainer | None = None
-        self._previous_sigint: Any = None
 
     def path(self, trainer: pl.Trainer) -> Path:
         return Path(trainer.default_root_dir) / "checkpoints" / self.filename
@@ -42,22 +67,11 @@ class Checkpoint(pl.Callback):
     def setup(self, trainer: pl.Trainer, module: pl.LightningModule, stage: str) -> None:
         self._trainer = trainer
 
-    def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        self._previous_sigint = signal.getsignal(signal.SIGINT)
-        signal.signal(signal.SIGINT, self._on_sigint)
-
-    def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        signal.signal(signal.SIGINT, self._previous_sigint or signal.default_int_handler)
-
-    def _on_sigint(self, signum: int, frame: Any) -> None:
-        self.interrupted_by = "SIGINT"
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl+C: stop now
-
     def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, *args) -> None:
         if module.status == "diverged":
             return
-        if trainer.received_sigterm:
-            self.interrupted_by = "SIGTERM"
+        if _requested or trainer.received_sigterm:
+            self.interrupted_by = _requested[0] if _requested else "SIGTERM"
         if self.interrupted_by:
             path = self.save(trainer)
             module.status = "interrupted"

@@ -41,6 +41,7 @@ class ToyEvaluator(pl.Callback):
             )
         self.every, self.n_samples, self.plot = every, n_samples, plot
         self.prog_bar = tuple(prog_bar)
+        self._last_step: int | None = None  # G step of the last evaluation
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, *args) -> None:
         if module.status != "running":
@@ -48,11 +49,16 @@ class ToyEvaluator(pl.Callback):
         if module.g_step % self.every == 0 or trainer.is_last_batch:
             self.evaluate(trainer, module)
 
+    def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        # a run that stopped early, or a finished run resumed, ends evaluated too
+        if module.status == "running" and self._last_step != module.g_step:
+            self.evaluate(trainer, module)
+
     def evaluate(self, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
         dist = trainer.datamodule.distribution
         samples = self._generate_across_ranks(trainer, module)
         metrics = dist.evaluate(samples)
-        step = module.g_step
+        step = self._last_step = module.g_step
         log_now(trainer, {f"val/{k}": v for k, v in metrics.items()}, step)
         trainer.progress_bar_metrics.update(
             {k: round(v, 3) for k, v in metrics.items() if k in self.prog_bar}
