@@ -161,3 +161,12 @@ def test_wheel_ships_the_configs(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {f"ganlab/conf/{p.relative_to(CONF)}" for p in CONF.rglob("*.yaml")}
     assert expected and expected <= names
+
+
+def test_slurm_launcher_preset_composes():
+    from hydra.core.hydra_config import HydraConfig
+
+    compose_config(["hydra/launcher=slurm", "trainer=ddp"])
+    launcher = HydraConfig.get().launcher
+    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert launcher.timeout_min == 240 and launcher.tasks_per_node == 1

@@ -214,7 +214,8 @@ def unknown_choice(argv: Sequence[str]) -> str | None:
     for arg in argv:
         group, sep, value = arg.partition("=")
         group = group.lstrip("+")
-        if not sep or "(" in value or not conf.joinpath(group).is_dir():
+        plugin_group = group.startswith("hydra/")  # options also come from Hydra plugins
+        if not sep or "(" in value or plugin_group or not conf.joinpath(group).is_dir():
             continue
         options = sorted(
             f.name[:-5] for f in conf.joinpath(group).iterdir() if f.name.endswith(".yaml")
