@@ -34,6 +34,15 @@ def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedPr
     )
 
 
+def assert_one_error_line(result: subprocess.CompletedProcess, message: str) -> None:
+    """The run failed with exit code 2 and exactly one ``error: ...`` line starting with
+    ``message``, and no traceback."""
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error")]
+    assert len(errors) == 1 and errors[0].startswith(message), result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
 @pytest.fixture(autouse=True)
 def _one_thread():
     import torch

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from conftest import run_cli, run_train
+from conftest import assert_one_error_line, run_cli, run_train
 from ganlab.checks import UserError, read_checkpoint
 from ganlab.train import compose_config, train
 
@@ -134,11 +134,7 @@ def test_truncated_or_foreign_checkpoint_is_one_clear_error(tmp_path):
         f"hydra.run.dir={tmp_path / 'x'}",
         cwd=tmp_path,
     )
-    assert result.returncode == 2
-    assert (
-        result.stderr.strip().splitlines()[-1].startswith("error: ")
-        and "Traceback" not in result.stderr
-    )
+    assert_one_error_line(result, f"error: {foreign} is not a ganlab checkpoint")
 
 
 def test_gradient_penalty_with_batchnorm_critic_fails_before_training(tmp_path):
@@ -158,8 +154,7 @@ def test_unknown_wandb_mode_is_one_clear_error(tmp_path):
     result = run_cli(
         "trainer=smoke", "logger.wandb.mode=onlien", f"hydra.run.dir={tmp_path}", cwd=tmp_path
     )
-    assert result.returncode == 2
-    assert "error: logger.wandb.mode='onlien' is not a W&B mode" in result.stderr
+    assert_one_error_line(result, "error: logger.wandb.mode='onlien' is not a W&B mode")
 
 
 def test_eval_every_larger_than_steps_warns(tmp_path, caplog):

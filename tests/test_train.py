@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli, run_train
+from conftest import assert_one_error_line, run_cli, run_train
 from ganlab.train import _hydra_main, compose_config
 
 CONF = Path(__file__).resolve().parents[1] / "src" / "ganlab" / "conf"
@@ -92,10 +92,7 @@ def test_bad_input_gives_one_clear_line(override, message, tmp_path):
     result = run_cli(
         "trainer=smoke", "logger=csv", override, f"hydra.run.dir={tmp_path}", cwd=tmp_path
     )
-    assert result.returncode == 2
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error")]
-    assert errors == [errors[0]] and errors[0].startswith(message), result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
+    assert_one_error_line(result, message)
 
 
 @pytest.mark.slow
