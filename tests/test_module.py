@@ -117,7 +117,8 @@ def test_ema_update_formula():
     with torch.no_grad():
         for p in module.generator.parameters():
             p.add_(1.0)
-    for g_step, beta in ((1000, 0.9), (0, 0.1)):  # past the ramp-up; at its start (1+t)/(10+t)
+    # past the ramp-up: beta; at step t the half-life is capped at 0.05 (t + 1) steps
+    for g_step, beta in ((1000, 0.9), (0, 0.5**20), (99, 0.5 ** (1 / 5))):
         module.g_step = g_step
         before = snapshot(module.generator_ema)
         module._update_ema()

@@ -43,6 +43,34 @@ def check_compatible(module: Any, choices: dict[str, str], steps: int, eval_ever
         )
 
 
+IMAGE_DATA = "digits, stacked_digits, mnist, fashion_mnist, stacked_mnist, cifar10, folder"
+LABELLED_DATA = "digits, stacked_digits, mnist, fashion_mnist, stacked_mnist, cifar10"
+
+
+def check_pairing(
+    model_input: str,
+    data_kind: str,
+    conditional: bool,
+    num_classes: int,
+    model: str | None,
+    data: str | None,
+) -> None:
+    """``UserError`` when the model cannot take the data: an image model on vector data
+    (or the reverse), a class-conditional model on an unlabelled set."""
+    if model_input != data_kind:
+        what = {"image": "images", "vector": "vectors (points)"}
+        fix = f"data={IMAGE_DATA.replace(', ', '|')}" if model_input == "image" else "model=mlp"
+        raise UserError(
+            f"model={model} generates {what[model_input]} but data={data} holds "
+            f"{what[data_kind]}: choose {fix}"
+        )
+    if conditional and not num_classes:
+        raise UserError(
+            f"model.conditional=true needs labelled data, but data={data} has no labels: "
+            f"choose data={LABELLED_DATA.replace(', ', '|')} or model.conditional=false"
+        )
+
+
 def read_checkpoint(path: Path) -> dict[str, Any]:
     """Load a ganlab checkpoint safely (``weights_only``); ``UserError`` if it is not one."""
     if not path.is_file():

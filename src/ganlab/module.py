@@ -8,7 +8,9 @@ asks which loss, regularizer or network it holds.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -75,12 +77,31 @@ def mean_over_ranks(stats: dict[str, Tensor], world_size: int) -> dict[str, Tens
     return dict(zip(keys, flat.unbind(), strict=True))
 
 
+def _call(net: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
+    """``net(x)``, or ``net(x, y)`` for a class-conditional network."""
+    return net(x) if y is None else net(x, y)
+
+
+def _full(out: Tensor) -> Tensor:
+    """D's raw output in at least float32 for the loss (it is bf16/fp16 under autocast)."""
+    return out.float() if out.dtype in (torch.float16, torch.bfloat16) else out
+
+
+def split_batch(batch: Tensor | Sequence[Tensor]) -> tuple[Tensor, Tensor | None]:
+    """A training item as (samples, labels or None): labelled sets yield ``(x, y)``."""
+    if isinstance(batch, Tensor):
+        return batch, None
+    x, y = batch
+    return x, y
+
+
 class GANModule(pl.LightningModule):
     """Alternates ``n_critic`` D updates and one G update per training step.
 
     Args:
-        generator: maps z (B, latent_dim) to samples.
-        discriminator: maps samples to raw scores (B, 1); no final sigmoid.
+        generator: maps z (B, latent_dim) to samples; ``generator(z, y)`` when conditional.
+        discriminator: maps samples to raw scores (B, 1); no final sigmoid;
+            ``discriminator(x, y)`` when conditional.
         loss: adversarial loss with ``d_loss(real_out, fake_out)`` and ``g_loss(fake_out)``.
         optimizer_g, optimizer_d: partial optimizer factories taking parameters.
         latent_dim: dimension of z.
@@ -88,9 +109,15 @@ class GANModule(pl.LightningModule):
         n_critic: D updates per G update (k in Goodfellow et al. 2014, Alg. 1).
         regularizers: D-phase regularizers (gradient penalty, R1, weight clipping).
         seed: seed of the latent-noise generator (each DDP rank adds its rank).
-        ema: decay of an exponential moving average of G's weights, used for samples and
-            metrics (0 = off; 0.999 is typical). Ramped up as min(ema, (1+t)/(10+t)) over
-            the first steps t, so early averages do not remember the initialization.
+        ema: decay per G step of an exponential moving average of G's weights, used for
+            samples and metrics (0 = off; 0.999 is typical).
+        ema_rampup: ramp-up of the EMA as in StyleGAN2-ADA (Karras et al. 2020,
+            ``training_loop.py``): the half-life of the average, ln 0.5 / ln ema steps, is
+            capped at ``ema_rampup`` x the steps done, so early averages do not remember the
+            initialization (None = no ramp-up).
+        num_classes: classes of a class-conditional G and D (0 = unconditional). D updates
+            pair fakes with the real batch's labels (so a gradient penalty interpolates
+            within a class); G updates draw labels uniformly.
     """
 
     def __init__(
@@ -106,6 +133,8 @@ class GANModule(pl.LightningModule):
         regularizers: Sequence[Regularizer] = (),
         seed: int = 0,
         ema: float = 0.0,
+        ema_rampup: float | None = 0.05,
+        num_classes: int = 0,
     ) -> None:
         super().__init__()
         if n_critic < 1:
@@ -116,6 +145,10 @@ class GANModule(pl.LightningModule):
             raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
         if not 0.0 <= ema < 1.0:
             raise ValueError(f"ema must be in [0, 1), got {ema}")
+        if ema_rampup is not None and ema_rampup <= 0:
+            raise ValueError(f"ema_rampup must be > 0 or None, got {ema_rampup}")
+        if num_classes < 0:
+            raise ValueError(f"num_classes must be >= 0 (0 = unconditional), got {num_classes}")
         _check_optimizer("optimizer_g", optimizer_g)
         _check_optimizer("optimizer_d", optimizer_d)
         self.automatic_optimization = False
@@ -124,6 +157,7 @@ class GANModule(pl.LightningModule):
         self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
         self.latent_dim, self.latent_dist = latent_dim, latent_dist
         self.n_critic, self.seed, self.ema = n_critic, seed, ema
+        self.ema_rampup, self.num_classes = ema_rampup, num_classes
         self.generator_ema = copy.deepcopy(generator).requires_grad_(False) if ema else None
         self.g_step = 0  # generator updates done: ganlab's step counter
         self.status = "running"  # -> "diverged" here, "interrupted" by the Checkpoint callback
@@ -146,29 +180,59 @@ class GANModule(pl.LightningModule):
             return torch.rand(shape, generator=gen, device=self.device)
         return torch.randn(shape, generator=gen, device=self.device)
 
-    def forward(self, z: Tensor) -> Tensor:
-        return self.generator(z)
+    def sample_labels(self, n: int, generator: torch.Generator | None = None) -> Tensor | None:
+        """``n`` class labels drawn uniformly (None for an unconditional model)."""
+        if not self.num_classes:
+            return None
+        gen = generator if generator is not None else self.z_generator()
+        return torch.randint(self.num_classes, (n,), generator=gen, device=self.device)
+
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        return _call(self.generator, z, y)
 
     def fixed_z(self, n: int) -> Tensor:
         """The evaluation z: the same ``n`` vectors at every call and on every rank."""
         return self.sample_z(n, torch.Generator(device=self.device).manual_seed(self.seed + 1))
 
+    def fixed_labels(self, n: int) -> Tensor | None:
+        """The evaluation labels: 0, 1, ..., C-1, 0, 1, ... (classes equally represented)."""
+        if not self.num_classes:
+            return None
+        return torch.arange(n, device=self.device) % self.num_classes
+
     @torch.no_grad()
-    def generate(self, n: int, z: Tensor | None = None, batch_size: int = 10_000) -> Tensor:
-        """``n`` samples (or G(z) for a given z) from the EMA generator when there is one,
-        else from G, in eval mode and without gradients. The default z is the same at
-        every call (seeded by ``seed``), so evaluations compare like with like."""
+    def generate(
+        self,
+        n: int,
+        z: Tensor | None = None,
+        y: Tensor | None = None,
+        batch_size: int = 10_000,
+    ) -> Tensor:
+        """``n`` samples (or G(z, y) for a given z) from the EMA generator when there is
+        one, else from G, in eval mode and without gradients. The default z and labels are
+        the same at every call (seeded by ``seed``), so evaluations compare like with like."""
         net = self.generator_ema if self.generator_ema is not None else self.generator
         was_training = net.training
         net.eval()
         z = self.fixed_z(n) if z is None else z
-        out = torch.cat([net(chunk) for chunk in z.split(batch_size)])
+        y = self.fixed_labels(len(z)) if y is None else y
+        zs = z.split(batch_size)
+        ys = [None] * len(zs) if y is None else y.split(batch_size)
+        out = torch.cat([_call(net, zc, yc) for zc, yc in zip(zs, ys, strict=True)])
         net.train(was_training)
         return out
 
+    def ema_beta(self, step: int) -> float:
+        """EMA decay at G step ``step``: ``ema``, with its half-life capped at
+        ``ema_rampup`` x (step + 1) steps (StyleGAN2-ADA's ramp-up)."""
+        if self.ema_rampup is None:
+            return self.ema
+        half_life = math.log(0.5) / math.log(self.ema)  # in G steps
+        return 0.5 ** (1.0 / min(half_life, self.ema_rampup * (step + 1)))
+
     @torch.no_grad()
     def _update_ema(self) -> None:
-        beta = min(self.ema, (1 + self.g_step) / (10 + self.g_step))
+        beta = self.ema_beta(self.g_step)
         ema_params = list(self.generator_ema.parameters())
         torch._foreach_lerp_(ema_params, list(self.generator.parameters()), 1.0 - beta)
         for b_ema, b in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
@@ -181,18 +245,22 @@ class GANModule(pl.LightningModule):
             self.optimizer_d(self.discriminator.parameters()),
         ]
 
-    def training_step(self, batch: Tensor, batch_idx: int) -> None:
-        # batch: (n_critic, B, ...) real samples, one batch per D update
-        if batch.shape[0] != self.n_critic:
+    def training_step(self, batch: Tensor | Sequence[Tensor], batch_idx: int) -> None:
+        # reals: (n_critic, B, ...) samples, one batch per D update; labels: (n_critic, B)
+        reals, labels = split_batch(batch)
+        if reals.shape[0] != self.n_critic:
             raise ValueError(
-                f"expected {self.n_critic} real batches per step, got {batch.shape[0]}"
+                f"expected {self.n_critic} real batches per step, got {reals.shape[0]}"
             )
+        if self.num_classes and labels is None:
+            raise ValueError("a class-conditional model needs labelled data, got no labels")
         opt_g, opt_d = self.optimizers()
         self.z_generator().manual_seed(stream_seed(self.seed, self.global_rank, self.g_step))
         stats: dict[str, Tensor] = {}
-        for i, real in enumerate(batch):
-            stats = self._d_step(real, opt_d, self.g_step * self.n_critic + i)
-        stats.update(self._g_step(opt_g, batch.shape[1]))
+        for i, real in enumerate(reals):
+            y = labels[i] if self.num_classes else None
+            stats = self._d_step(real, y, opt_d, self.g_step * self.n_critic + i)
+        stats.update(self._g_step(opt_g, reals.shape[1]))
         stats = mean_over_ranks(stats, self.trainer.world_size)
         if self.generator_ema is not None:
             self._update_ema()
@@ -203,10 +271,23 @@ class GANModule(pl.LightningModule):
         if self.g_step % self.trainer.log_every_n_steps == 0:
             self._log_diagnostics(stats, opt_g, opt_d)
 
+    def _grad_scaler(self) -> Any:
+        """The loss scaler of ``16-mixed`` precision, or None."""
+        return getattr(self.trainer.precision_plugin, "scaler", None)
+
+    def _grad_norm(self, net: nn.Module) -> Tensor:
+        """Gradient norm of ``net`` in the loss's units (16-mixed gradients are scaled)."""
+        scaler = self._grad_scaler()
+        norm = grad_norm(net)
+        return norm / scaler.get_scale() if scaler is not None else norm
+
     def _finite(self, stats: dict[str, Tensor]) -> bool:
         """Stop the run at the first non-finite loss or gradient (NaN/Inf spreads to the
-        parameters at the next update, so this catches a diverged parameter too)."""
+        parameters at the next update, so this catches a diverged parameter too). Under
+        16-mixed an overflowing gradient is the scaler's business: it skips that update."""
         keys = ("d_loss", "g_loss", "grad_norm/d", "grad_norm/g")
+        if self._grad_scaler() is not None:
+            keys = keys[:2]
         if torch.isfinite(torch.stack([stats[k] for k in keys])).all():
             return True
         self.status = "diverged"
@@ -219,16 +300,18 @@ class GANModule(pl.LightningModule):
         )
         return False
 
-    def _d_step(self, real: Tensor, opt: Any, d_update: int) -> dict[str, Tensor]:
+    def _d_step(self, real: Tensor, y: Tensor | None, opt: Any, d_update: int) -> dict[str, Tensor]:
         with torch.no_grad():
-            fake = self.generator(self.sample_z(real.shape[0]))
-        real_out, fake_out = self.discriminator(real), self.discriminator(fake)
+            fake = _call(self.generator, self.sample_z(real.shape[0]), y)
+        # raw outputs in float32 for the loss, also under mixed precision
+        real_out = _full(_call(self.discriminator, real, y))
+        fake_out = _full(_call(self.discriminator, fake, y))
         loss = self.loss.d_loss(real_out, fake_out)
-        penalty = self._regularize(real, fake, d_update)
+        penalty = self._regularize(real, fake, d_update, y)
         opt.zero_grad(set_to_none=True)
         self.manual_backward(loss if penalty is None else loss + penalty)
         average_gradients(self.discriminator, self.trainer.world_size)
-        stats = {"d_loss": loss.detach(), "grad_norm/d": grad_norm(self.discriminator)}
+        stats = {"d_loss": loss.detach(), "grad_norm/d": self._grad_norm(self.discriminator)}
         opt.step()
         for reg in self.regularizers:
             reg.after_d_step(self.discriminator)
@@ -240,13 +323,16 @@ class GANModule(pl.LightningModule):
             stats["penalty"] = penalty.detach()
         return stats
 
-    def _regularize(self, real: Tensor, fake: Tensor, d_update: int) -> Tensor | None:
+    def _regularize(
+        self, real: Tensor, fake: Tensor, d_update: int, y: Tensor | None = None
+    ) -> Tensor | None:
         """Sum of the penalties due on this D update, each scaled by its interval."""
         total = None
+        d = self.discriminator if y is None else functools.partial(self.discriminator, y=y)
         for reg in self.regularizers:
             if d_update % reg.interval:
                 continue
-            penalty = reg.penalty(self.discriminator, real, fake, self.z_generator())
+            penalty = reg.penalty(d, real, fake, self.z_generator())
             if penalty is not None:
                 penalty = reg.interval * penalty
                 total = penalty if total is None else total + penalty
@@ -255,12 +341,13 @@ class GANModule(pl.LightningModule):
     def _g_step(self, opt: Any, n: int) -> dict[str, Tensor]:
         # D's parameters take no gradient here: they are neither updated nor accumulate
         self.discriminator.requires_grad_(False)
-        fake_out = self.discriminator(self.generator(self.sample_z(n)))
-        loss = self.loss.g_loss(fake_out)
+        y = self.sample_labels(n)
+        fake_out = _call(self.discriminator, _call(self.generator, self.sample_z(n), y), y)
+        loss = self.loss.g_loss(_full(fake_out))
         opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         average_gradients(self.generator, self.trainer.world_size)
-        stats = {"g_loss": loss.detach(), "grad_norm/g": grad_norm(self.generator)}
+        stats = {"g_loss": loss.detach(), "grad_norm/g": self._grad_norm(self.generator)}
         opt.step()
         self.discriminator.requires_grad_(True)
         return stats

@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from ganlab.callbacks.checkpoint import stop_on_signals
-from ganlab.checks import UserError, check_compatible, resolve_resume
+from ganlab.checks import UserError, check_compatible, check_pairing, resolve_resume
 from ganlab.module import GANModule
 
 log = logging.getLogger("ganlab")
@@ -78,12 +78,34 @@ def _build(node: DictConfig, what: str, **kwargs: Any) -> Any:
     return hydra.utils.instantiate(node, **kwargs)
 
 
+def _net_kwargs(cfg: DictConfig, datamodule: pl.LightningDataModule) -> dict[str, Any]:
+    """What an image network learns from the data: image size, channels and, for a
+    class-conditional model, the number of classes."""
+    choices = HydraConfig.get().runtime.choices
+    model_input = cfg.model.get("input", "vector")
+    check_pairing(
+        model_input,
+        "image" if hasattr(datamodule, "image_shape") else "vector",
+        bool(cfg.model.get("conditional")),
+        getattr(datamodule, "num_classes", 0),
+        model=choices.get("model"),
+        data=choices.get("data"),
+    )
+    if model_input != "image":
+        return {}
+    kwargs = {"image_size": datamodule.image_size, "channels": datamodule.channels}
+    if cfg.model.get("conditional"):
+        kwargs["num_classes"] = datamodule.num_classes
+    return kwargs
+
+
 def build(cfg: DictConfig) -> tuple[pl.Trainer, GANModule, pl.LightningDataModule]:
     """Instantiate data, networks, loss, module, callbacks, loggers and trainer from cfg."""
     datamodule = _build(cfg.data, "data", steps=cfg.steps, batches_per_step=cfg.n_critic)
+    net_kwargs = _net_kwargs(cfg, datamodule)
     module = GANModule(
-        generator=_build(cfg.model.generator, "generator"),
-        discriminator=_build(cfg.model.discriminator, "discriminator"),
+        generator=_build(cfg.model.generator, "generator", **net_kwargs),
+        discriminator=_build(cfg.model.discriminator, "discriminator", **net_kwargs),
         loss=_build(cfg.loss, "loss"),
         regularizers=[_build(r, "regularizer") for r in cfg.regularizers.values() if r],
         optimizer_g=_build(cfg.optim.g, "optimizer_g"),
@@ -93,6 +115,8 @@ def build(cfg: DictConfig) -> tuple[pl.Trainer, GANModule, pl.LightningDataModul
         n_critic=cfg.n_critic,
         seed=cfg.seed,
         ema=cfg.ema,
+        ema_rampup=cfg.get("ema_rampup"),
+        num_classes=net_kwargs.get("num_classes", 0),
     )
     callbacks = [_build(c, "callback") for c in cfg.callbacks.values() if c]
     loggers = [_build(lg, "logger") for lg in cfg.logger.values() if lg]

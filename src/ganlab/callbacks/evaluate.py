@@ -9,9 +9,11 @@ import lightning.pytorch as pl
 import matplotlib.pyplot as plt
 import torch
 from lightning.pytorch.loggers import WandbLogger
+from torch import Tensor
 
 from ganlab.callbacks.plots import plot_samples
 from ganlab.loggers import log_now
+from ganlab.module import GANModule
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +46,19 @@ class ToyEvaluator(pl.Callback):
         self._last_step: int | None = None  # G step of the last evaluation
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, *args) -> None:
-        if module.status != "running":
+        if module.status != "running" or not _is_toy(trainer):
             return
         if module.g_step % self.every == 0 or trainer.is_last_batch:
             self.evaluate(trainer, module)
 
     def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         # a run that stopped early, or a finished run resumed, ends evaluated too
-        if module.status == "running" and self._last_step != module.g_step:
+        if module.status == "running" and _is_toy(trainer) and self._last_step != module.g_step:
             self.evaluate(trainer, module)
 
     def evaluate(self, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
         dist = trainer.datamodule.distribution
-        samples = self._generate_across_ranks(trainer, module)
+        samples = generate_across_ranks(trainer, module, self.n_samples)
         metrics = dist.evaluate(samples)
         step = self._last_step = module.g_step
         log_now(trainer, {f"val/{k}": v for k, v in metrics.items()}, step)
@@ -66,18 +68,6 @@ class ToyEvaluator(pl.Callback):
         if self.plot and trainer.is_global_zero:
             self._save_plot(trainer, module, samples, dist, step, metrics)
         return metrics
-
-    def _generate_across_ranks(self, trainer: pl.Trainer, module: pl.LightningModule):
-        """``n_samples`` from the fixed evaluation z, each rank generating its share,
-        gathered in z order: the same samples as one process would make."""
-        world, rank = trainer.world_size, trainer.global_rank
-        if world == 1:
-            return module.generate(self.n_samples)
-        share = -(-self.n_samples // world)  # ceil: equal shares for all_gather
-        z = module.fixed_z(self.n_samples)[rank * share : (rank + 1) * share]
-        z = torch.cat([z, z.new_zeros(share - len(z), *z.shape[1:])])  # pad the last share
-        gathered = module.all_gather(module.generate(share, z=z))  # (world, share, ...)
-        return gathered.flatten(0, 1)[: self.n_samples]  # drops the padding
 
     def _save_plot(self, trainer, module, samples, dist, step, metrics) -> None:
         title = f"step {step}: " + ", ".join(f"{k} {v:.3g}" for k, v in metrics.items())
@@ -91,6 +81,30 @@ class ToyEvaluator(pl.Callback):
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.log_image("samples", [str(out)], step=step)
+
+
+def _is_toy(trainer: pl.Trainer) -> bool:
+    """Toy data (a distribution to score against); image data has its own callbacks."""
+    return hasattr(trainer.datamodule, "distribution")
+
+
+def _pad(t: Tensor, n: int) -> Tensor:
+    return torch.cat([t, t.new_zeros(n - len(t), *t.shape[1:])])
+
+
+def generate_across_ranks(trainer: pl.Trainer, module: GANModule, n: int) -> Tensor:
+    """``n`` samples from the fixed evaluation z (and labels), each rank generating its
+    share, gathered in z order: the same samples as one process would make."""
+    world, rank = trainer.world_size, trainer.global_rank
+    if world == 1:
+        return module.generate(n)
+    share = -(-n // world)  # ceil: equal shares for all_gather
+    part = slice(rank * share, (rank + 1) * share)
+    z = _pad(module.fixed_z(n)[part], share)  # the last share is padded
+    y = module.fixed_labels(n)
+    y = None if y is None else _pad(y[part], share)
+    gathered = module.all_gather(module.generate(share, z=z, y=y))  # (world, share, ...)
+    return gathered.flatten(0, 1)[:n]  # drops the padding
 
 
 def _critic(module: pl.LightningModule, x):
