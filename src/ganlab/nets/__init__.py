@@ -2,7 +2,10 @@
 
 from torch import nn
 
+from ganlab.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+from ganlab.nets.layers import ConditionalBatchNorm2d, ProjectionHead, make_norm2d
 from ganlab.nets.mlp import MLP, Maxout
+from ganlab.nets.resnet import ResNetDiscriminator, ResNetGenerator
 
 
 def has_batchnorm(module: nn.Module) -> bool:
@@ -10,4 +13,15 @@ def has_batchnorm(module: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
 
-__all__ = ["MLP", "Maxout", "has_batchnorm"]
+__all__ = [
+    "MLP",
+    "ConditionalBatchNorm2d",
+    "DCGANDiscriminator",
+    "DCGANGenerator",
+    "Maxout",
+    "ProjectionHead",
+    "ResNetDiscriminator",
+    "ResNetGenerator",
+    "has_batchnorm",
+    "make_norm2d",
+]
