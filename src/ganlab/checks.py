@@ -59,7 +59,11 @@ def check_pairing(
     (or the reverse), a class-conditional model on an unlabelled set."""
     if model_input != data_kind:
         what = {"image": "images", "vector": "vectors (points)"}
-        fix = f"data={IMAGE_DATA.replace(', ', '|')}" if model_input == "image" else "model=mlp"
+        fix = (
+            f"data={IMAGE_DATA.replace(', ', '|')}"
+            if model_input == "image"
+            else "model=dcgan|resnet"
+        )
         raise UserError(
             f"model={model} generates {what[model_input]} but data={data} holds "
             f"{what[data_kind]}: choose {fix}"

@@ -1,0 +1,157 @@
+"""Any folder of images as an unlabelled data set, decoded per item by DataLoader workers.
+
+Files are found recursively by suffix and sorted, so the data set (and with the seed, the
+stream) is the same on every machine. Each image is converted to ``channels`` (RGBA and
+transparent palettes composited on white), resized so its shorter side is ``image_size``
+and centre-cropped, as in DCGAN's and StyleGAN's data preparation.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from ganlab.checks import UserError
+from ganlab.data.image_base import LoaderImageData
+
+log = logging.getLogger(__name__)
+
+SUFFIXES = frozenset(".png .jpg .jpeg .bmp .gif .webp .tif .tiff .ppm .pgm .pbm .tga".split())
+ON_ERROR = ("raise", "skip")
+
+
+def find_images(path: Path) -> list[Path]:
+    """Image files under ``path`` (recursively), sorted; ``UserError`` if there are none."""
+    if not path.is_dir():
+        raise UserError(f"data.path {path} does not exist or is not a folder")
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
+    if not files:
+        raise UserError(
+            f"no image files in {path} (looked for {', '.join(sorted(SUFFIXES))}, recursively)"
+        )
+    return files
+
+
+def unreadable(files: list[Path]) -> list[Path]:
+    """The files PIL cannot open and verify (headers, PNG checksums; a truncated JPEG passes
+    and fails later, when a worker decodes it)."""
+    bad = []
+    for path in files:
+        try:
+            with Image.open(path) as image:
+                image.verify()
+        except Exception:  # PIL raises many types for broken files
+            bad.append(path)
+    return bad
+
+
+def to_channels(image: Image.Image, channels: int) -> Image.Image:
+    """``image`` in mode "L" (channels 1) or "RGB" (channels 3); transparency on white."""
+    if image.mode.startswith("I;16"):
+        image = image.convert("I")
+    if image.mode == "I":  # 16-bit: keep the high byte rather than clipping at 255
+        image = image.point(lambda v: v * (1 / 256)).convert("L")
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
+    return image.convert("L" if channels == 1 else "RGB")
+
+
+def resize_crop(image: Image.Image, size: int) -> Image.Image:
+    """Resize so the shorter side is ``size`` (bicubic, antialiased), then centre-crop."""
+    w, h = image.size
+    scale = size / min(w, h)
+    new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
+    image = image.resize((new_w, new_h), Image.Resampling.BICUBIC)
+    left, top = (new_w - size) // 2, (new_h - size) // 2
+    return image.crop((left, top, left + size, top + size))
+
+
+def load_image(path: str, channels: int, size: int) -> Tensor:
+    """The image at ``path`` as uint8 (channels, size, size)."""
+    with Image.open(path) as image:
+        array = np.array(resize_crop(to_channels(image, channels), size))
+    tensor = torch.from_numpy(array)
+    return tensor[None] if channels == 1 else tensor.permute(2, 0, 1)  # (H, W, C) -> (C, H, W)
+
+
+class FolderImages(Dataset):
+    """Image files decoded per item; a file that fails to decode raises ``UserError``."""
+
+    def __init__(self, paths: list[str], channels: int, size: int) -> None:
+        self.paths, self.channels, self.size = paths, channels, size
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> Tensor:
+        try:
+            return load_image(self.paths[i], self.channels, self.size)
+        except Exception as err:
+            raise UserError(f"cannot decode image {self.paths[i]}: {err}") from None
+
+
+class ImageFolder(LoaderImageData):
+    """Every image under ``path`` (PNG, JPEG, BMP, GIF, WebP, TIFF, ...; any mode and size),
+    unlabelled, at ``channels`` x ``image_size`` x ``image_size``. Files PIL cannot open
+    are an error naming the first (``on_error="raise"``) or skipped with a warning
+    (``on_error="skip"``). Only a "train" split."""
+
+    def __init__(
+        self,
+        path: str,
+        batch_size: int = 64,
+        steps: int = 1000,
+        batches_per_step: int = 1,
+        seed: int = 0,
+        image_size: int = 64,
+        channels: int = 3,
+        on_error: str = "raise",
+        num_workers: int = 2,
+    ) -> None:
+        super().__init__(
+            batch_size,
+            steps,
+            batches_per_step,
+            seed,
+            image_size,
+            channels,
+            0,
+            num_workers=num_workers,
+        )
+        if on_error not in ON_ERROR:
+            raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+        self.path, self.on_error = Path(path).expanduser().absolute(), on_error
+        self._files: list[Path] | None = None
+
+    def files(self) -> list[Path]:
+        """The readable image files, found and checked once."""
+        if self._files is None:
+            files = find_images(self.path)
+            bad = unreadable(files)
+            if bad and self.on_error == "raise":
+                raise UserError(
+                    f"cannot read image {bad[0]} ({len(bad)} unreadable file(s) in {self.path}):"
+                    " fix or remove it, or set data.on_error=skip to skip unreadable files"
+                )
+            if bad:
+                log.warning("skipped %d unreadable image file(s) in %s", len(bad), self.path)
+            skip = set(bad)
+            self._files = [p for p in files if p not in skip]
+            if not self._files:
+                raise UserError(f"no readable image files in {self.path}")
+        return self._files
+
+    def setup(self, stage: str | None = None) -> None:
+        self.files()
+
+    def dataset(self, split: str) -> Dataset:
+        if split != "train":
+            raise ValueError(f"ImageFolder has only the 'train' split, got {split!r}")
+        return FolderImages([str(p) for p in self.files()], self.channels, self.image_size)

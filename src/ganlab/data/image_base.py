@@ -1,0 +1,249 @@
+"""Base classes of the image data modules: options, device and rank, the two loader paths.
+
+Small sets live on the training device as one uint8 tensor and are batched by indexing
+(``InMemoryImageData``); large sets are decoded by DataLoader workers
+(``LoaderImageData``). Both serve the same position-based index stream
+(``ganlab.data.sampling``), so a checkpoint holds just the position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from ganlab.checks import UserError
+from ganlab.data.sampling import (
+    Collate,
+    IndexStream,
+    LoaderBatches,
+    MemoryBatches,
+    to_float,
+    worker_message,
+)
+from ganlab.rng import stream_seed
+
+SPLITS = ("train", "test")
+
+
+def resize(images: Tensor, size: int, chunk: int = 4096) -> Tensor:
+    """Images (N, C, h, w) with values in [0, 255] -> uint8 (N, C, size, size), bilinear
+    (antialiased when shrinking); non-square images are stretched, so crop first."""
+    if images.dtype == torch.uint8 and images.shape[-2:] == (size, size):
+        return images
+    out = [
+        F.interpolate(c.float(), size=(size, size), mode="bilinear", antialias=True)
+        .round_()
+        .clamp_(0, 255)
+        .to(torch.uint8)
+        for c in images.split(chunk)
+    ]
+    return torch.cat(out)
+
+
+@dataclass
+class TensorSource:
+    """A split held as one tensor: uint8 images (N, C, H, W), int64 labels (N,) or None."""
+
+    images: Tensor
+    labels: Tensor | None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def take(self, idx: Tensor) -> tuple[Tensor, Tensor | None]:
+        # index_select, not images[idx]: ~20x faster for a batch on the CPU
+        labels = None if self.labels is None else self.labels.index_select(0, idx)
+        return self.images.index_select(0, idx), labels
+
+    def to(self, device: torch.device) -> TensorSource:
+        labels = None if self.labels is None else self.labels.to(device)
+        return TensorSource(self.images.to(device), labels)
+
+
+@dataclass
+class StackedSource:
+    """Stacked digits (Metz et al. 2017; Srivastava et al. 2017, VEEGAN; Lin et al. 2018,
+    PacGAN): sample i has base digits ``triples[i]`` as its R, G, B channels and label
+    100·d0 + 10·d1 + d2 (1,000 modes). Composed on the fly, never materialized."""
+
+    base: TensorSource  # (M, 1, H, W) single-channel digits with labels
+    triples: Tensor  # (S, 3) indices into base
+
+    def __len__(self) -> int:
+        return len(self.triples)
+
+    def take(self, idx: Tensor) -> tuple[Tensor, Tensor | None]:
+        t = self.triples.index_select(0, idx).view(-1)  # (n·3,) digits, R G B per sample
+        images, digits = self.base.take(t)
+        assert digits is not None
+        images = images.view(len(idx), 3, *images.shape[2:])  # (n·3, 1, H, W) -> (n, 3, H, W)
+        digits = digits.view(len(idx), 3)
+        return images, digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]
+
+    def to(self, device: torch.device) -> StackedSource:
+        return StackedSource(self.base.to(device), self.triples.to(device))
+
+
+def stack(base: TensorSource, size: int, seed: int) -> StackedSource:
+    """A fixed set of ``size`` triples of uniformly drawn base digits, seeded with ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    return StackedSource(base, torch.randint(len(base), (size, 3), generator=generator))
+
+
+def check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+
+
+def first(count: int, n: int | None, split: str) -> Tensor:
+    """Indices of the first ``n`` (all when None) of ``count`` samples of ``split``."""
+    if n is None:
+        return torch.arange(count)
+    if not 0 <= n <= count:
+        raise ValueError(f"real_images: n={n} but the {split} split has {count} images")
+    return torch.arange(n)
+
+
+class ImageDataModule(pl.LightningDataModule):
+    """Options and placement shared by the image data modules (see ``ganlab.data.images``).
+
+    Args:
+        batch_size: images per D update, per process.
+        steps: training steps (generator updates) the loader yields.
+        batches_per_step: real batches per step, i.e. the module's ``n_critic``.
+        seed: base seed of the data stream; each DDP rank r uses stream_seed(seed, r).
+    """
+
+    def __init__(
+        self,
+        batch_size: int,
+        steps: int,
+        batches_per_step: int,
+        seed: int,
+        image_size: int,
+        channels: int,
+        num_classes: int,
+    ) -> None:
+        super().__init__()
+        for key, value in (("batch_size", batch_size), ("steps", steps)):
+            if value < 1:
+                raise ValueError(f"{key} must be >= 1, got {value}")
+        if batches_per_step < 1:
+            raise ValueError(f"n_critic must be >= 1, got {batches_per_step}")
+        if image_size < 1:
+            raise ValueError(f"image_size must be a positive number of pixels, got {image_size}")
+        if channels not in (1, 3):
+            raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}")
+        self.batch_size, self.steps, self.batches_per_step = batch_size, steps, batches_per_step
+        self.seed, self.image_size = seed, image_size
+        self.channels, self.num_classes = channels, num_classes
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image."""
+        return (self.channels, self.image_size, self.image_size)
+
+    def _placement(self) -> tuple[torch.device, int]:
+        """The training device and this process's global rank (CPU, 0 without a trainer)."""
+        if self.trainer is None:
+            return torch.device("cpu"), 0
+        return self.trainer.strategy.root_device, self.trainer.global_rank
+
+    def _stream(self, n_items: int, rank: int, device: torch.device) -> IndexStream:
+        per_item = self.batches_per_step * self.batch_size
+        return IndexStream(n_items, per_item, stream_seed(self.seed, rank), device)
+
+
+class InMemoryImageData(ImageDataModule):
+    """A data set small enough to live on the training device: subclasses build each split's
+    source on the CPU in ``_make_source``; training batches are gathered by indexing."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._sources: dict[str, TensorSource | StackedSource] = {}  # CPU, per split
+        self._placed: dict[torch.device, TensorSource | StackedSource] = {}  # the train split
+
+    def _make_source(self, split: str) -> TensorSource | StackedSource:
+        raise NotImplementedError
+
+    def source(self, split: str) -> TensorSource | StackedSource:
+        """The CPU source of ``split`` ("train" or "test"), built once."""
+        check_split(split)
+        if split not in self._sources:
+            self._sources[split] = self._make_source(split)
+        return self._sources[split]
+
+    def setup(self, stage: str | None = None) -> None:
+        self.source("train")  # load (and fail on missing files) before training starts
+
+    def train_dataloader(self) -> MemoryBatches:
+        device, rank = self._placement()
+        if device not in self._placed:
+            self._placed = {device: self.source("train").to(device)}  # one copy is enough
+        data = self._placed[device]
+        stream = self._stream(len(data), rank, device)
+        return MemoryBatches(data.take, stream, self.batches_per_step, self.batch_size, self.steps)
+
+    def real_images(
+        self, split: str = "train", n: int | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """The first ``n`` (all when None) images of ``split`` in [-1, 1] on the CPU, with
+        int64 labels (None for unlabelled data)."""
+        data = self.source(split)
+        images, labels = data.take(first(len(data), n, split))
+        return to_float(images), labels
+
+
+class LoaderImageData(ImageDataModule):
+    """A data set decoded per item by ``num_workers`` DataLoader worker processes; subclasses
+    return a map-style dataset of uint8 (C, H, W) images (or (image, label)) per split."""
+
+    def __init__(self, *args, num_workers: int = 2, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if num_workers < 0:
+            raise ValueError(
+                f"num_workers must be >= 0 (0: load in the main process), got {num_workers}"
+            )
+        self.num_workers = num_workers
+
+    def dataset(self, split: str) -> Dataset:
+        raise NotImplementedError
+
+    def train_dataloader(self) -> LoaderBatches:
+        device, rank = self._placement()
+        data = self.dataset("train")
+        return LoaderBatches(
+            data,
+            self._stream(len(data), rank, torch.device("cpu")),
+            Collate(self.num_classes > 0, self.batches_per_step),
+            self.steps,
+            self.num_workers,
+            pin_memory=device.type == "cuda",
+        )
+
+    def real_images(
+        self, split: str = "train", n: int | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """The first ``n`` (all when None) images of ``split`` in [-1, 1] on the CPU, with
+        int64 labels (None for unlabelled data); decoded by the workers."""
+        check_split(split)
+        data = self.dataset(split)
+        subset = Subset(data, first(len(data), n, split).tolist())
+        labelled = self.num_classes > 0
+        loader = DataLoader(
+            subset, batch_size=256, num_workers=self.num_workers, collate_fn=Collate(labelled)
+        )
+        try:
+            batches = [b if labelled else (b, None) for b in loader]
+        except UserError as err:  # an image that fails to decode, named in one line
+            raise UserError(worker_message(err)) from None
+        if not batches:
+            empty = torch.empty(0, dtype=torch.int64) if labelled else None
+            return torch.empty(0, *self.image_shape), empty
+        labels = torch.cat([y for _, y in batches]) if labelled else None
+        return torch.cat([x for x, _ in batches]), labels
