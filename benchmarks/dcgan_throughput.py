@@ -75,7 +75,7 @@ def run_plain(steps: int, device: str) -> float:
         pl.seed_everything(0, verbose=False)
         _, module, datamodule = build(cfg)
     g, d = module.generator.to(device), module.discriminator.to(device)
-    opt_g, opt_d = (o(n.parameters()) for o, n in ((module.optimizer_g, g), (module.optimizer_d, d)))
+    opt_g, opt_d = module.optimizer_g(g.parameters()), module.optimizer_d(d.parameters())
     datamodule.setup("fit")
     batches = datamodule.train_dataloader()
     latent = module.latent_dim
