@@ -8,6 +8,7 @@ import pytest
 
 from conftest import assert_one_error_line, run_cli, run_train
 from ganlab.train import _hydra_main, compose_config
+from test_image_train import IMAGE_DATA, IMAGE_EXPERIMENTS, IMAGE_MODELS
 
 CONF = Path(__file__).resolve().parents[1] / "src" / "ganlab" / "conf"
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
@@ -17,14 +18,30 @@ def choices(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
-SMOKE = (
-    [f"loss={c}" for c in choices("loss")]
-    + [f"data={c}" for c in choices("data")]
-    + [f"model={c}" for c in choices("model")]
-    + [f"optim={c}" for c in choices("optim")]
-    + [f"logger={c}" for c in choices("logger") if c != "wandb"]  # wandb: see the multirun test
-    + [f"experiment={c}" for c in EXPERIMENTS]
-)
+IMAGE = {f"model={m}" for m in IMAGE_MODELS} | {f"data={d}" for d in IMAGE_DATA}
+IMAGE |= {f"experiment={e}" for e in IMAGE_EXPERIMENTS}
+SMOKE = [
+    o
+    for o in (
+        [f"loss={c}" for c in choices("loss")]
+        + [f"data={c}" for c in choices("data")]
+        + [f"model={c}" for c in choices("model")]
+        + [f"optim={c}" for c in choices("optim")]
+        + [f"logger={c}" for c in choices("logger") if c != "wandb"]  # wandb: multirun test
+        + [f"experiment={c}" for c in EXPERIMENTS]
+    )
+    if o not in IMAGE  # image choices: test_image_train
+]
+
+
+def test_every_data_model_and_experiment_is_toy_or_image():
+    every = {f"{g}={c}" for g in ("data", "model") for c in choices(g)}
+    every |= {f"experiment={c}" for c in EXPERIMENTS}
+    toy = {o for o in SMOKE if o.split("=")[0] in ("data", "model", "experiment")}
+    assert every == toy | IMAGE
+    for override in toy | IMAGE:
+        cfg = compose_config(["model=dcgan", override] if override in IMAGE else [override])
+        assert (cfg.model.input == "image") == (override in IMAGE), override
 
 
 @pytest.mark.parametrize("override", SMOKE)

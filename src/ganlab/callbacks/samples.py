@@ -50,7 +50,8 @@ class SampleGrid(pl.Callback):
 
     Args:
         every: interval in generator steps.
-        n: images in the grid (unconditional; a conditional grid has ``columns`` per class).
+        n: images in the grid (unconditional; a conditional grid has ``columns`` images for
+            each class, of max(10, n / columns) classes).
         columns: images per row.
         interpolations: rows of the interpolation strip (0 = none).
         interpolation_steps: images per interpolation row.
@@ -89,7 +90,8 @@ class SampleGrid(pl.Callback):
         """The grid's images (N, C, H, W) in [-1, 1] and its images per row."""
         if not module.num_classes:
             return module.generate(self.n), self.columns
-        classes = class_rows(module.num_classes, rows=max(1, self.n // self.columns))
+        # every class when there are up to 10 (or n / columns), else that many, evenly spaced
+        classes = class_rows(module.num_classes, rows=max(10, self.n // self.columns))
         z = module.fixed_z(self.columns).repeat(len(classes), 1)  # column j: the same z
         y = torch.tensor(classes, device=module.device).repeat_interleave(self.columns)
         return module.generate(len(z), z=z, y=y), self.columns
