@@ -127,8 +127,8 @@ CASES = {
 class SaveStates(pl.Callback):
     """Each rank saves its module's state_dict at the start and at the end of training."""
 
-    def __init__(self, out: Path) -> None:
-        self.out = out
+    def __init__(self, out: Path | str) -> None:
+        self.out = Path(out)
 
     def _save(self, module, when):
         state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
@@ -333,6 +333,31 @@ def test_single_run_from_python_writes_files_once(tmp_path):
             assert got is None, key  # JSON has no inf: the summary holds null
         else:
             assert got == pytest.approx(expected[key], rel=1e-6), key
+
+
+@pytest.mark.slow
+def test_image_gan_with_batchnorm_stays_identical_across_ranks(tmp_path, monkeypatch):
+    """Conditional DCGAN (BatchNorm in G and D, labels in the batches) on 2 CPU processes:
+    parameters *and* BatchNorm running statistics end bit-identical on both ranks (rank 0's
+    buffers are broadcast every step, as DDP's broadcast_buffers does)."""
+    from ganlab.train import compose_config, train
+
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE.parent), *sys.path]))
+    states = tmp_path / "states"
+    states.mkdir()
+    cfg = compose_config(
+        ["logger=csv", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+         "model=dcgan", "model.conditional=true", "data=digits", "data.image_size=16",
+         "model.generator.width=8", "model.discriminator.width=8", "steps=6",
+         "+callbacks.save._target_=test_ddp.SaveStates", f"+callbacks.save.out={states}"],
+        tmp_path / "run",
+    )  # fmt: skip
+    assert train(cfg)["status"] == "completed"
+    final0, final1 = _load(states / "final_rank0.pt"), _load(states / "final_rank1.pt")
+    assert any("running_mean" in k for k in final0)
+    for key in final0:
+        assert torch.equal(final0[key], final1[key]), f"{key} differs between ranks"
+    assert (tmp_path / "run" / "samples" / "grid_0000006.png").is_file()
 
 
 if __name__ == "__main__":  # a rank of a multi-process test case: CASE OUT_DIR

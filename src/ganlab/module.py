@@ -64,6 +64,21 @@ def average_gradients(module: nn.Module, world_size: int) -> None:
         p.grad.copy_(g.view_as(p))
 
 
+def broadcast_buffers(module: nn.Module, world_size: int) -> None:
+    """Give every process rank 0's floating-point buffers (BatchNorm running statistics)
+    with one flattened broadcast, as DistributedDataParallel's ``broadcast_buffers`` does:
+    each rank normalizes its own batch, so the running statistics drift apart otherwise."""
+    if world_size < 2:
+        return
+    buffers = [b for b in module.buffers() if b.is_floating_point()]
+    if not buffers:
+        return
+    flat = torch.cat([b.flatten() for b in buffers])
+    torch.distributed.broadcast(flat, src=0)
+    for b, value in zip(buffers, flat.split([b.numel() for b in buffers]), strict=True):
+        b.copy_(value.view_as(b))
+
+
 def mean_over_ranks(stats: dict[str, Tensor], world_size: int) -> dict[str, Tensor]:
     """Per-rank diagnostics averaged over all processes with one all_reduce (equal batches:
     the statistics of all samples). Every rank gets the same values, so decisions taken on
@@ -262,6 +277,8 @@ class GANModule(pl.LightningModule):
             stats = self._d_step(real, y, opt_d, self.g_step * self.n_critic + i)
         stats.update(self._g_step(opt_g, reals.shape[1]))
         stats = mean_over_ranks(stats, self.trainer.world_size)
+        for net in (self.generator, self.discriminator):
+            broadcast_buffers(net, self.trainer.world_size)
         if self.generator_ema is not None:
             self._update_ema()
         self.g_step += 1
