@@ -63,7 +63,9 @@ class DCGANGenerator(nn.Module):
         width: channels of the last hidden layer; earlier ones are width * 2**k
             (8w, 4w, 2w, w at 64 px, as in the PyTorch DCGAN example).
         num_classes: if > 0, every BatchNorm is class-conditional (de Vries et al. 2017;
-            Miyato & Koyama 2018) and ``forward`` needs labels y (B,).
+            Miyato & Koyama 2018), a learned class embedding of min(num_classes,
+            latent_dim) dims (N(0, 1) init) is read beside z, and ``forward`` needs
+            labels y (B,).
     """
 
     def __init__(
@@ -80,7 +82,12 @@ class DCGANGenerator(nn.Module):
         self.latent_dim, self.num_classes = latent_dim, num_classes
         self.image_shape = (channels, image_size, image_size)
         widths = _widths(image_size, width)[::-1]  # 64 px: 8w, 4w, 2w, w
-        self.project = nn.ConvTranspose2d(latent_dim, widths[0], 4, 1, 0, bias=False)
+        # a conditional G also reads a learned class embedding beside z (as the cGAN of
+        # Mirza & Osindero 2014 reads y): with conditional BatchNorm alone the class took
+        # thousands of steps to show on digits; with it, a few hundred
+        embed_dim = min(num_classes, latent_dim)
+        self.embed = nn.Embedding(num_classes, embed_dim) if num_classes else None
+        self.project = nn.ConvTranspose2d(latent_dim + embed_dim, widths[0], 4, 1, 0, bias=False)
         self.ups = nn.ModuleList(
             nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False)
             for c_in, c_out in zip(widths[:-1], widths[1:], strict=True)
@@ -92,7 +99,9 @@ class DCGANGenerator(nn.Module):
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         check_shape(z, (self.latent_dim,), "DCGANGenerator", "z")
         check_labels(y, z.shape[0], self.num_classes, "DCGANGenerator")
-        h = z[:, :, None, None]  # (B, latent_dim, 1, 1)
+        if self.embed is not None:
+            z = torch.cat([z, self.embed(y)], dim=1)  # (B, latent_dim + embed_dim)
+        h = z[:, :, None, None]  # (B, latent_dim (+ embed_dim), 1, 1)
         for conv, norm in zip([self.project, *self.ups], self.norms, strict=True):
             h = F.relu(apply_norm(norm, conv(h), y))  # (B, C_k, 4 * 2**k, 4 * 2**k)
         return torch.tanh(self.out(h))  # (B, channels, image_size, image_size)
