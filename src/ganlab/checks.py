@@ -20,10 +20,14 @@ class UserError(Exception):
     """A mistake in the user's config or input: reported in one line, no traceback."""
 
 
-def check_compatible(module: Any, choices: dict[str, str], steps: int, eval_every: int) -> None:
+def check_compatible(
+    module: Any, choices: dict[str, str], steps: int, interval: tuple[str, int]
+) -> None:
     """Raise ``UserError`` for combinations that cannot work; warn for ones that waste a run.
 
-    ``choices`` are Hydra's group choices (``loss``, ``model``, ...), used in the messages.
+    ``choices`` are Hydra's group choices (``loss``, ``model``, ...), used in the messages;
+    ``interval`` is the name and value of the evaluation interval that applies to the data
+    (``eval_every`` for points, ``sample_every`` for images).
     """
     penalties = [type(r).__name__ for r in module.regularizers if r.needs_input_gradient]
     if penalties and has_batchnorm(module.discriminator):
@@ -34,11 +38,12 @@ def check_compatible(module: Any, choices: dict[str, str], steps: int, eval_ever
             f"BatchNorm, but model={choices.get('model')} has BatchNorm in D: "
             "set model.discriminator.norm=layer (or none)"
         )
-    if eval_every > steps:
+    name, every = interval
+    if every > steps:
         log.warning(
-            "eval_every=%d is larger than steps=%d: samples are evaluated only once, "
-            "after the last step",
-            eval_every,
+            "%s=%d is larger than steps=%d: samples are evaluated only once, after the last step",
+            name,
+            every,
             steps,
         )
 

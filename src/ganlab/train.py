@@ -139,7 +139,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     with stop_on_signals():
         try:
             trainer, module, datamodule = build(cfg)
-            check_compatible(module, dict(hydra_cfg.runtime.choices), cfg.steps, cfg.eval_every)
+            key = "sample_every" if hasattr(datamodule, "image_shape") else "eval_every"
+            interval = (key, cfg[key])
+            check_compatible(module, dict(hydra_cfg.runtime.choices), cfg.steps, interval)
         except (InstantiationException, OmegaConfBaseException, ValueError) as err:
             raise UserError(_one_line(err)) from err
         for logger in trainer.loggers:
