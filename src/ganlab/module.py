@@ -92,6 +92,18 @@ def mean_over_ranks(stats: dict[str, Tensor], world_size: int) -> dict[str, Tens
     return dict(zip(keys, flat.unbind(), strict=True))
 
 
+def draw_latent(n: int, dim: int, dist: str, generator: torch.Generator) -> Tensor:
+    """``n`` latent vectors (n, dim) from N(0, I) or U[0, 1), on the generator's device."""
+    if dist == "uniform":
+        return torch.rand((n, dim), generator=generator, device=generator.device)
+    return torch.randn((n, dim), generator=generator, device=generator.device)
+
+
+def eval_seed(seed: int) -> int:
+    """Seed of the evaluation z (grids, metrics, the sample command): one stream per run seed."""
+    return seed + 1
+
+
 def _call(net: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
     """``net(x)``, or ``net(x, y)`` for a class-conditional network."""
     return net(x) if y is None else net(x, y)
@@ -178,6 +190,9 @@ class GANModule(pl.LightningModule):
         self.status = "running"  # -> "diverged" here, "interrupted" by the Checkpoint callback
         self._z_gen: torch.Generator | None = None
         self.last: dict[str, Tensor] = {}  # latest diagnostics, for callbacks
+        # how to rebuild the networks (plain containers, set by the entry point): saved in
+        # checkpoints for the sample/evaluate commands
+        self.build_info: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ sampling
     def z_generator(self) -> torch.Generator:
@@ -190,10 +205,7 @@ class GANModule(pl.LightningModule):
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``n`` latent vectors (n, latent_dim) on the module's device."""
         gen = generator if generator is not None else self.z_generator()
-        shape = (n, self.latent_dim)
-        if self.latent_dist == "uniform":
-            return torch.rand(shape, generator=gen, device=self.device)
-        return torch.randn(shape, generator=gen, device=self.device)
+        return draw_latent(n, self.latent_dim, self.latent_dist, gen)
 
     def sample_labels(self, n: int, generator: torch.Generator | None = None) -> Tensor | None:
         """``n`` class labels drawn uniformly (None for an unconditional model)."""
@@ -207,7 +219,8 @@ class GANModule(pl.LightningModule):
 
     def fixed_z(self, n: int) -> Tensor:
         """The evaluation z: the same ``n`` vectors at every call and on every rank."""
-        return self.sample_z(n, torch.Generator(device=self.device).manual_seed(self.seed + 1))
+        generator = torch.Generator(device=self.device).manual_seed(eval_seed(self.seed))
+        return self.sample_z(n, generator)
 
     def fixed_labels(self, n: int) -> Tensor | None:
         """The evaluation labels: 0, 1, ..., C-1, 0, 1, ... (classes equally represented)."""
@@ -385,6 +398,7 @@ class GANModule(pl.LightningModule):
             "torch_rng": torch.get_rng_state(),  # for user code (dropout, ...); ganlab's own
             # streams (data, z, penalty weights) are reseeded from (seed, rank, step)
             "run_ids": {type(lg).__name__: str(lg.version) for lg in self.loggers},
+            **self.build_info,
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -118,6 +118,10 @@ def build(cfg: DictConfig) -> tuple[pl.Trainer, GANModule, pl.LightningDataModul
         ema_rampup=cfg.get("ema_rampup"),
         num_classes=net_kwargs.get("num_classes", 0),
     )
+    module.build_info = {
+        "config": OmegaConf.to_container(cfg, resolve=False),
+        "net_kwargs": dict(net_kwargs),
+    }
     callbacks = [_build(c, "callback") for c in cfg.callbacks.values() if c]
     loggers = [_build(lg, "logger") for lg in cfg.logger.values() if lg]
     trainer = _build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
