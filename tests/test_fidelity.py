@@ -1,0 +1,288 @@
+"""FID/KID/IS/PR: parity with torch-fidelity, known values, extractors.
+
+Cached real statistics, Inception weight errors and log keys: test_fidelity_cache.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+import torch_fidelity
+import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+from torch_fidelity.feature_extractor_base import FeatureExtractorBase
+from torch_fidelity.metric_kid import kid_features_to_metric
+from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
+from torchvision.transforms.functional import gaussian_blur
+
+from ganlab.metrics.extractors import ClassifierExtractor, InceptionExtractor, to_uint8_rgb
+from ganlab.metrics.fidelity import RealStats, fidelity_metrics
+
+# torch-fidelity's names for our keys
+TF_KEYS = {
+    "fid": "frechet_inception_distance",
+    "kid_mean": "kernel_inception_distance_mean",
+    "kid_std": "kernel_inception_distance_std",
+    "is_mean": "inception_score_mean",
+    "is_std": "inception_score_std",
+    "precision": "precision",
+    "recall": "recall",
+}
+
+
+class TinyCNN(nn.Module):
+    """Stand-in for a domain classifier: features(x) (B, 64), forward(x) logits (B, 10)."""
+
+    def __init__(self, channels: int = 3):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, 8, 3, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(8, 16, 3, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.AdaptiveAvgPool2d(2),
+            nn.Flatten(),
+        )
+        self.head = nn.Linear(64, 10)
+
+    def features(self, x: Tensor) -> Tensor:
+        return self.body(x)  # (B, 64)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))  # (B, 10)
+
+
+class U8Images(Dataset):
+    """What torch-fidelity takes as input1/input2: uint8 (3, H, W) tensors."""
+
+    def __init__(self, images: Tensor):
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> Tensor:
+        return self.images[i]
+
+
+def blocky(n: int, size: int = 16, cells: int = 8, seed: int = 0) -> Tensor:
+    """Images in [-1, 1] with sharp edges: random colours on a cells x cells grid."""
+    g = torch.Generator().manual_seed(seed)
+    low = torch.rand(n, 3, cells, cells, generator=g) * 2 - 1
+    return F.interpolate(low, size=size, mode="nearest")  # (n, 3, size, size)
+
+
+def u8(n: int, size: int, seed: int, cells: int = 4) -> Tensor:
+    return to_uint8_rgb(blocky(n, size, cells, seed))
+
+
+def from_u8(images: Tensor) -> Tensor:
+    return images.float() / 127.5 - 1
+
+
+def max_rel_diff(ours: dict[str, float], theirs: dict[str, float]) -> float:
+    return max(
+        abs(ours[k] - theirs[TF_KEYS[k]]) / max(abs(theirs[TF_KEYS[k]]), 1e-12) for k in ours
+    )
+
+
+def tf_metrics(fake: Tensor, real: Tensor, **kwargs) -> dict[str, float]:
+    return torch_fidelity.calculate_metrics(
+        input1=U8Images(fake),
+        input2=U8Images(real),
+        cuda=False,
+        fid=True,
+        kid=True,
+        isc=True,
+        prc=True,
+        cache=False,
+        save_cpu_ram=True,  # no DataLoader workers
+        verbose=False,
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def tiny_cnn_registered():
+    torch.manual_seed(0)
+    net = TinyCNN().eval()
+
+    class Wrapped(FeatureExtractorBase):
+        def __init__(self, name, features_list, **kwargs):
+            super().__init__(name, features_list)
+            self.net = net
+
+        @staticmethod
+        def get_provided_features_list():
+            return ("features", "logits")
+
+        @staticmethod
+        def get_default_feature_layer_for_metric(metric):
+            return "logits" if metric == "isc" else "features"
+
+        @staticmethod
+        def can_be_compiled():
+            return False
+
+        def forward(self, x):
+            x = from_u8(x)
+            out = {"features": self.net.features(x), "logits": self.net(x)}
+            return tuple(out[k] for k in self.features_list)
+
+    name = "ganlab-tiny-cnn"
+    FEATURE_EXTRACTORS_REGISTRY.pop(name, None)
+    register_feature_extractor(name, Wrapped)
+    yield name, net
+    FEATURE_EXTRACTORS_REGISTRY.pop(name, None)
+
+
+def test_parity_with_torch_fidelity_random_cnn(tiny_cnn_registered):
+    name, net = tiny_cnn_registered
+    fake, real = u8(120, 16, seed=1), u8(150, 16, seed=2, cells=8)
+    settings = dict(kid_subsets=20, kid_subset_size=50, is_splits=4, pr_neighborhood=3, seed=7)
+    theirs = tf_metrics(
+        fake,
+        real,
+        feature_extractor=name,
+        batch_size=64,
+        kid_subsets=20,
+        kid_subset_size=50,
+        isc_splits=4,
+        prc_neighborhood=3,
+        rng_seed=7,
+    )
+    extractor = ClassifierExtractor(net, "tiny", batch_size=64)
+    fake_out, real_out = extractor(from_u8(fake)), extractor(from_u8(real))
+    ours = fidelity_metrics(fake_out, real_out, **settings)
+    assert set(ours) == set(TF_KEYS)
+    print("max relative difference, random CNN:", max_rel_diff(ours, theirs))
+    assert max_rel_diff(ours, theirs) <= 1e-3, (ours, theirs)
+    # cached statistics give the same values as features
+    stats = RealStats.from_features(real_out["features"])
+    assert fidelity_metrics(fake_out, stats, **settings) == ours
+
+
+@pytest.fixture
+def random_inception_weights(tmp_path, monkeypatch):
+    """torch-fidelity's InceptionV3 with seeded random weights, saved as a weights file."""
+    with monkeypatch.context() as m:
+        m.setattr(tf_inception, "load_state_dict_from_url", lambda *a, **k: {})
+        m.setattr(tf_inception.FeatureExtractorInceptionV3, "load_state_dict", lambda *a: None)
+        torch.manual_seed(0)
+        model = tf_inception.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):  # keeps activations O(1) through ~50 layers
+            nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    path = tmp_path / "random-inception.pth"
+    torch.save(model.state_dict(), path)
+    return str(path)
+
+
+@pytest.mark.slow
+def test_parity_with_torch_fidelity_inception(random_inception_weights):
+    # InceptionV3 runs at 299x299: ~1-7 images/s on a CPU, so 20 vs 20 (80 forward passes)
+    fake, real = u8(20, 32, seed=1), u8(20, 32, seed=2, cells=8)
+    theirs = tf_metrics(
+        fake,
+        real,
+        feature_extractor="inception-v3-compat",
+        feature_extractor_weights_path=random_inception_weights,
+        kid_subsets=10,
+        kid_subset_size=15,
+        isc_splits=2,
+        rng_seed=3,
+    )
+    extractor = InceptionExtractor(random_inception_weights)
+    fake_out, real_out = extractor(from_u8(fake)), extractor(from_u8(real))
+    assert fake_out["features"].shape == (20, 2048) and fake_out["logits"].shape == (20, 1008)
+    settings = dict(kid_subsets=10, kid_subset_size=15, is_splits=2, seed=3)
+    ours = fidelity_metrics(fake_out, real_out, **settings)
+    print("max relative difference, InceptionV3:", max_rel_diff(ours, theirs), ours)
+    assert max_rel_diff(ours, theirs) <= 1e-3, (ours, theirs)
+
+
+def test_uint8_conversion_matches_torch_fidelity_input():
+    images = torch.randint(0, 256, (4, 3, 5, 5), dtype=torch.uint8)
+    assert torch.equal(to_uint8_rgb(from_u8(images)), images)
+    gray = torch.randint(0, 256, (4, 1, 5, 5), dtype=torch.uint8)
+    assert torch.equal(to_uint8_rgb(from_u8(gray)), gray.expand(-1, 3, -1, -1))
+    extremes = to_uint8_rgb(torch.tensor([-3.0, -1.0, 0.0, 1.0, 3.0]).view(1, 5, 1, 1))
+    assert extremes.flatten().tolist() == [0, 0, 128, 255, 255]
+
+
+def features_of(images: Tensor) -> dict[str, Tensor]:
+    torch.manual_seed(0)
+    return ClassifierExtractor(TinyCNN(), "tiny")(images)
+
+
+def test_fid_of_a_set_with_itself_is_zero():
+    real = features_of(blocky(256, seed=1))
+    other = features_of(blocky(256, seed=1) + 0.3 * torch.randn(256, 3, 16, 16))
+    typical = fidelity_metrics(other, real, metrics=["fid"])["fid"]
+    assert typical > 0
+    assert abs(fidelity_metrics(real, real, metrics=["fid"])["fid"]) < 1e-6 * typical
+
+
+@pytest.mark.parametrize("kind", ["noise", "blur"])
+def test_fid_grows_with_degradation(kind):
+    real = features_of(blocky(256, seed=1))
+    fake = blocky(256, seed=2)
+    g = torch.Generator().manual_seed(3)
+    fids = []
+    for level in (0.0, 0.1, 0.25, 0.5, 1.0):
+        if kind == "noise":
+            degraded = fake + level * torch.randn(fake.shape, generator=g)
+        else:  # Gaussian blur of std 0 (none) to 4 pixels
+            degraded = gaussian_blur(fake, 17, 4 * level) if level else fake
+        fids.append(fidelity_metrics(features_of(degraded), real, metrics=["fid"])["fid"])
+    assert (torch.tensor(fids).diff() > 0).all(), fids
+
+
+def test_kid_subset_size_is_clamped_to_the_smaller_set():
+    fake, real = features_of(blocky(30, seed=1)), features_of(blocky(60, seed=2))
+    ours = fidelity_metrics(fake, real, metrics=["kid"], kid_subsets=5, seed=1)
+    theirs = kid_features_to_metric(
+        fake["features"], real["features"], kid_subsets=5, kid_subset_size=30, rng_seed=1
+    )
+    assert ours["kid_mean"] == theirs["kernel_inception_distance_mean"]
+
+
+def test_bad_requests_are_named():
+    out = features_of(blocky(20, seed=1))
+    with pytest.raises(ValueError, match="accepted: fid, kid, is, pr"):
+        fidelity_metrics(out, out, metrics=["fid", "ssim"])
+    with pytest.raises(ValueError, match="needs fake\\['logits'\\]"):
+        fidelity_metrics({"features": out["features"]}, out, metrics=["is"])
+    with pytest.raises(ValueError, match="same extractor"):
+        fidelity_metrics(out, {"features": out["features"][:, :10]})
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        ClassifierExtractor(TinyCNN(), "tiny")(torch.zeros(2, 16, 16))
+    with pytest.raises(ValueError, match="features\\(x\\)"):
+        ClassifierExtractor(nn.Linear(2, 2), "tiny")
+
+
+def test_classifier_extractor_batches_without_gradients():
+    torch.manual_seed(0)
+    net = TinyCNN(channels=1).train()
+    images = blocky(50, seed=1)[:, :1]
+    whole = ClassifierExtractor(net, "tiny", batch_size=64)(images)
+    parts = ClassifierExtractor(net, "tiny", batch_size=7)(images)
+    torch.testing.assert_close(whole, parts)
+    assert whole["features"].shape == (50, 64) and whole["logits"].shape == (50, 10)
+    assert not whole["features"].requires_grad and whole["features"].dtype == torch.float32
+    assert net.training  # mode restored
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_classifier_extractor_on_cuda_matches_cpu():
+    torch.manual_seed(0)
+    net = TinyCNN()
+    images = blocky(50, seed=1)
+    on_cpu = ClassifierExtractor(net, "tiny", batch_size=16)(images)
+    on_gpu = ClassifierExtractor(net.cuda(), "tiny", batch_size=16)(images)  # images stay on CPU
+    assert on_gpu["features"].device.type == "cpu"
+    torch.testing.assert_close(on_gpu, on_cpu, rtol=1e-3, atol=1e-4)
+    again = ClassifierExtractor(net, "tiny", batch_size=16)(images.cuda())
+    torch.testing.assert_close(again, on_gpu)
