@@ -4,7 +4,8 @@ Setting (issue: image GANs, point 8): DCGAN (width 64) on digits at 32x32, batch
 non-saturating loss, n_critic 1, Adam 2e-4 (0.5, 0.999). Both loops use the same networks,
 the same device-resident digits batches and the same updates. ganlab runs with its default
 callbacks (health flags, progress bar, checkpoint at the end, sample grids only at the
-end) and the CSV logger; the EMA of G is off since the plain loop has none. Each loop runs
+end) and the CSV logger; the EMA of G and the sample metrics are off since the plain loop
+has neither. Each loop runs
 in its own process (peak memory is per process), interleaved ``--repeats`` times; the table
 reports medians. On a GPU (``--device cuda``) peak memory is torch's max allocated.
 
@@ -41,6 +42,7 @@ def overrides(steps: int, device: str) -> list[str]:
         "logger=csv",
         f"trainer={'gpu' if device == 'cuda' else 'cpu'}",
         "ema=0",  # the plain loop keeps no EMA of G
+        "~callbacks.metrics",  # nor sample metrics
         f"steps={steps}",
         f"sample_every={steps}",
         f"ckpt_every={steps}",

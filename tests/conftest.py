@@ -43,6 +43,12 @@ def assert_one_error_line(result: subprocess.CompletedProcess, message: str) -> 
     assert "Traceback" not in result.stderr + result.stdout
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cache_dir(tmp_path_factory):
+    """Classifiers and real statistics are cached for the session, never in ~/.cache."""
+    os.environ["GANLAB_CACHE"] = str(tmp_path_factory.mktemp("ganlab_cache"))
+
+
 @pytest.fixture(autouse=True)
 def _one_thread():
     import torch

@@ -12,7 +12,12 @@ from conftest import run_train
 from ganlab.checks import UserError
 from ganlab.sample import DEFAULTS, main, parse_args, sample
 
-SMALL = ["model.generator.width=8", "model.discriminator.width=8", "trainer=smoke"]
+SMALL = [
+    "model.generator.width=8",
+    "model.discriminator.width=8",
+    "trainer=smoke",
+    "~callbacks.metrics",
+]
 
 
 @pytest.fixture(scope="module")

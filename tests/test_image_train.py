@@ -16,7 +16,12 @@ from ganlab.train import build, compose_config
 MNIST_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
 HAS_MNIST = (MNIST_ROOT / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file()
 needs_mnist = pytest.mark.skipif(not HAS_MNIST, reason=f"no MNIST files under {MNIST_ROOT}")
-SMALL = ["model.generator.width=8", "model.discriminator.width=8", "trainer=smoke"]
+SMALL = [
+    "model.generator.width=8",
+    "model.discriminator.width=8",
+    "trainer=smoke",
+    "~callbacks.metrics",
+]
 
 
 def digit_folder(root: Path, n: int = 40) -> Path:

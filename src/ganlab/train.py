@@ -168,6 +168,7 @@ def _finite(x: float) -> float | None:
 def _summarize(trainer: pl.Trainer, module: GANModule, seconds: float) -> dict[str, Any]:
     metrics = {k: _finite(float(v)) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     health = next((c for c in trainer.callbacks if hasattr(c, "raised")), None)
+    scorer = next((c.scorer for c in trainer.callbacks if hasattr(c, "scorer")), None)
     signal_name = next(
         (c.interrupted_by for c in trainer.callbacks if hasattr(c, "interrupted_by")), None
     )
@@ -177,6 +178,7 @@ def _summarize(trainer: pl.Trainer, module: GANModule, seconds: float) -> dict[s
         "seconds": round(seconds, 2),
         "metrics": {k: v for k, v in sorted(metrics.items()) if k.startswith("val/")},
         "health": getattr(health, "raised", {}),
+        **({"metrics_provenance": scorer.provenance} if scorer and scorer.provenance else {}),
         "run_dir": str(trainer.default_root_dir),
         **({"signal": signal_name} if module.status == "interrupted" else {}),
     }
@@ -195,7 +197,11 @@ def _finish(trainer: pl.Trainer, summary: dict[str, Any]) -> None:
             experiment.finish()
     m = summary["metrics"]
     line = f"run dir: {run_dir}\nfinished {summary['steps']} steps in {summary['seconds']:.1f}s"
-    if "val/modes" in m:
+    if "val/fid" in m:
+        extractor = summary.get("metrics_provenance", {}).get("extractor", "")
+        line += f"; FID ({extractor} features) {m['val/fid']:.4g}"
+        line += f", modes {m['val/modes']:.0f}" if "val/modes" in m else ""
+    elif "val/hq" in m:
         line += f"; modes {m['val/modes']:.0f}, high quality {m['val/hq']:.1f}%"
         rkl = m["val/rkl"]
         line += f", reverse KL {rkl:.3f}" if rkl is not None else ", reverse KL inf"

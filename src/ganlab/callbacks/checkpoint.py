@@ -89,14 +89,7 @@ class Checkpoint(pl.Callback):
             self.save(trainer)
 
     def save(self, trainer: pl.Trainer) -> Path:
-        path = self.path(trainer)
-        tmp = path.with_name(path.name + ".tmp")
-        if trainer.is_global_zero:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        trainer.save_checkpoint(tmp, weights_only=False)  # collective: every rank calls
-        if trainer.is_global_zero:
-            os.replace(tmp, path)
-        return path
+        return save_atomic(trainer, self.path(trainer))
 
     # -------------------------------------------------------------- state
     def _csv_loggers(self) -> list[RunCSVLogger]:
@@ -111,3 +104,15 @@ class Checkpoint(pl.Callback):
             return
         for logger, text in zip(self._csv_loggers(), state.get("csv", []), strict=False):
             logger.restore(text)
+
+
+def save_atomic(trainer: pl.Trainer, path: Path) -> Path:
+    """Save the trainer's checkpoint to ``path`` atomically (a temporary file, then a rename):
+    an interruption never leaves a truncated checkpoint. Collective: every rank calls it."""
+    tmp = path.with_name(path.name + ".tmp")
+    if trainer.is_global_zero:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    trainer.save_checkpoint(tmp, weights_only=False)
+    if trainer.is_global_zero:
+        os.replace(tmp, path)
+    return path

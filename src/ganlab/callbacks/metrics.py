@@ -1,0 +1,116 @@
+"""Sample-quality metrics of image GANs on a schedule: FID, KID, IS, precision/recall and
+mode coverage, with the best checkpoint kept by a monitored metric."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+
+from ganlab.callbacks.checkpoint import save_atomic
+from ganlab.callbacks.evaluate import generate_across_ranks
+from ganlab.loggers import log_now
+from ganlab.metrics.scorer import ImageScorer
+from ganlab.module import GANModule
+
+log = logging.getLogger(__name__)
+
+HIGHER_IS_BETTER = ("modes", "is", "precision", "recall", "classifier_acc", "class_acc")
+
+
+class ImageMetrics(pl.Callback):
+    """Every ``every`` G steps and after the last: ``n_samples`` from the fixed evaluation z
+    (generated in shares across ranks and gathered) scored by an ``ImageScorer`` (FID, KID,
+    IS, precision/recall, mode coverage; see ``ganlab.metrics.scorer``), logged as
+    ``val/<metric>``. How the values were computed is in ``scorer.provenance`` (and the run
+    summary). The best checkpoint by ``monitor`` is saved as ``checkpoints/best.ckpt``.
+
+    Args:
+        every: interval in G steps.
+        n_samples: generated samples per evaluation.
+        monitor: ``val/<metric>`` to keep the best checkpoint by (None: keep none); FID/KID
+            lower is better, modes/IS/precision/recall higher.
+        **scorer: the ``ImageScorer``'s arguments (n_real, extractor, metrics, ...).
+    """
+
+    def __init__(
+        self,
+        every: int = 2000,
+        n_samples: int = 10_000,
+        monitor: str | None = "val/fid",
+        **scorer: Any,
+    ) -> None:
+        if every < 1 or n_samples < 2:
+            raise ValueError(
+                f"ImageMetrics: every >= 1 and n_samples >= 2 needed, got {every}, {n_samples}"
+            )
+        self.every, self.n_samples, self.monitor = every, n_samples, monitor
+        self.scorer = ImageScorer(**scorer)
+        self.best: float | None = None
+        self._last_step: int | None = None
+        self._active = False
+
+    def setup(self, trainer: pl.Trainer, module: GANModule, stage: str) -> None:
+        self._active = hasattr(trainer.datamodule, "image_shape")
+
+    def on_train_batch_end(self, trainer: pl.Trainer, module: GANModule, *args) -> None:
+        if module.status == "running" and self._active:
+            if module.g_step % self.every == 0 or trainer.is_last_batch:
+                self.evaluate(trainer, module)
+
+    def on_train_end(self, trainer: pl.Trainer, module: GANModule) -> None:
+        if module.status == "running" and self._active and self._last_step != module.g_step:
+            self.evaluate(trainer, module)
+
+    def evaluate(self, trainer: pl.Trainer, module: GANModule) -> dict[str, float]:
+        if not self.scorer.ready:
+            self._prepare(trainer, module)
+        start = time.perf_counter()
+        samples = generate_across_ranks(trainer, module, self.n_samples)  # (N, C, H, W)
+        values = self.scorer.score(samples, module.fixed_labels(self.n_samples))
+        step = self._last_step = module.g_step
+        log_now(trainer, {f"val/{k}": v for k, v in values.items()}, step)
+        trainer.progress_bar_metrics.update(
+            {k: round(v, 3) for k, v in values.items() if k in ("fid", "modes")}
+        )
+        log.info(
+            "metrics at step %d (%.1fs): %s",
+            step,
+            time.perf_counter() - start,
+            ", ".join(f"{k} {v:.4g}" for k, v in values.items()),
+        )
+        self._keep_best(trainer, values)
+        return values
+
+    def _prepare(self, trainer: pl.Trainer, module: GANModule) -> None:
+        """Rank 0 trains/caches the classifier and the real statistics first; the other
+        ranks then read them from the cache."""
+        if trainer.is_global_zero:
+            self.scorer.prepare(trainer.datamodule, module.device)
+        trainer.strategy.barrier("ganlab-metrics-prepare")
+        if not trainer.is_global_zero:
+            self.scorer.prepare(trainer.datamodule, module.device)
+
+    def _keep_best(self, trainer: pl.Trainer, values: dict[str, float]) -> None:
+        if not self.monitor:
+            return
+        key = self.monitor.removeprefix("val/")
+        value = values.get(key)
+        if value is None or not math.isfinite(value):
+            return
+        higher = key in HIGHER_IS_BETTER
+        if self.best is None or (value > self.best if higher else value < self.best):
+            self.best = value
+            path = Path(trainer.default_root_dir) / "checkpoints" / "best.ckpt"
+            save_atomic(trainer, path)
+            log.info("metrics: new best %s %.4g: saved %s", self.monitor, value, path)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best = state.get("best")

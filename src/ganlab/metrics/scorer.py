@@ -1,0 +1,159 @@
+"""Scores generated images: FID, KID, IS, precision/recall and mode coverage, with the
+provenance of each value. Used by the metrics callback during training and by
+``python -m ganlab.evaluate`` on a checkpoint."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ganlab.metrics.extractors import ClassifierExtractor, InceptionExtractor
+from ganlab.metrics.fidelity import fidelity_metrics, kid_subset, real_stats
+from ganlab.metrics.modes import class_coverage
+
+log = logging.getLogger(__name__)
+
+EXTRACTORS = ("classifier", "inception")
+FIDELITY = ("fid", "kid", "is", "pr")
+STACKED_MODES = 1000  # 3 channels x 10 digits (VEEGAN/PacGAN stacked MNIST)
+
+
+def classifier_name(datamodule: Any) -> str | None:
+    """The labelled base set a domain classifier is trained on: ``digits`` or ``mnist`` (the
+    stacked sets are labelled channel by channel), else None."""
+    name = type(datamodule).__name__.lower()
+    if "fashion" in name:
+        return None
+    return next((base for base in ("digits", "mnist") if name.endswith(base)), None)
+
+
+class ImageScorer:
+    """Scores samples against a data module's real images.
+
+    Args:
+        n_real: real images (the first of ``real_split``) for the statistics, cached on disk.
+        extractor: feature space of FID/KID/IS/PR: ``classifier`` (a small CNN trained on
+            the labelled base set, cached; offline) or ``inception`` (torch-fidelity's
+            InceptionV3; ``inception_weights`` = a local weights file, else downloaded).
+        metrics: any of ``fid``, ``kid``, ``is``, ``pr`` (precision/recall), ``modes``
+            (modes covered and KL to uniform by the classifier's labels; VEEGAN/PacGAN).
+        real_split: ``train`` or ``test``.
+        cache_dir: where the classifier and real statistics are cached (default
+            ``$GANLAB_CACHE``, else ``~/.cache/ganlab``).
+        kid_subset_size: KID's subset size (clamped to the sample counts).
+    """
+
+    def __init__(
+        self,
+        n_real: int = 10_000,
+        extractor: str = "classifier",
+        metrics: tuple[str, ...] | list[str] = ("fid", "kid", "is", "pr", "modes"),
+        real_split: str = "train",
+        inception_weights: str | None = None,
+        cache_dir: str | None = None,
+        kid_subset_size: int = 1000,
+    ) -> None:
+        if extractor not in EXTRACTORS:
+            raise ValueError(f"extractor must be one of {', '.join(EXTRACTORS)}, got {extractor!r}")
+        unknown = sorted(set(metrics) - {*FIDELITY, "modes"})
+        if unknown:
+            raise ValueError(f"unknown metrics {unknown}; choose from {', '.join(FIDELITY)}, modes")
+        if n_real < 2:
+            raise ValueError(f"n_real must be >= 2, got {n_real}")
+        self.n_real, self.extractor_name, self.metrics = n_real, extractor, tuple(metrics)
+        self.real_split, self.inception_weights = real_split, inception_weights
+        self.cache_dir, self.kid_subset_size = cache_dir, kid_subset_size
+        self.classifier: Any = None
+        self.classifier_info: dict[str, Any] = {}
+        self.extractor: Any = None
+        self.real: Any = None
+        self.provenance: dict[str, Any] = {}
+        self.ready = False
+
+    def prepare(self, datamodule: Any, device: torch.device | str) -> None:
+        """Load (or train and cache) the classifier and the real statistics."""
+        from ganlab.metrics.classifier import load_or_train
+
+        name = classifier_name(datamodule)
+        if name is not None and (self.extractor_name == "classifier" or "modes" in self.metrics):
+            self.classifier, self.classifier_info = load_or_train(
+                name, datamodule, cache_dir=self.cache_dir, device=device
+            )
+        elif name is None:
+            log.warning(
+                "metrics: no domain classifier for %s: no mode counts%s",
+                type(datamodule).__name__,
+                ""
+                if self.extractor_name == "inception"
+                else ", and no FID/KID/IS/PR unless callbacks.metrics.extractor=inception",
+            )
+        if self.extractor_name == "inception":
+            self.extractor = InceptionExtractor(self.inception_weights, device=device)
+        elif self.classifier is not None:
+            self.extractor = ClassifierExtractor(self.classifier, name=f"classifier_{name}")
+        if self.extractor is not None and set(self.metrics) & set(FIDELITY):
+            self.real = self._real_stats(datamodule)
+        self.ready = True
+
+    def _real_stats(self, datamodule: Any) -> Any:
+        key = {
+            "data": type(datamodule).__name__,
+            "split": self.real_split,
+            "image_size": datamodule.image_size,
+            "n": self.n_real,
+        }
+        start = time.perf_counter()
+        stats = real_stats(
+            self.extractor,
+            lambda: datamodule.real_images(self.real_split)[0][: self.n_real],
+            key,
+            self.cache_dir,
+        )
+        how = "read from the cache" if stats.cached else "computed and cached"
+        log.info("metrics: real statistics %s in %.1fs", how, time.perf_counter() - start)
+        return stats
+
+    def score(self, samples: Tensor, requested: Tensor | None = None) -> dict[str, float]:
+        """Metrics of ``samples`` (N, C, H, W) in [-1, 1]; ``requested``: the labels a
+        conditional G was asked for (adds ``class_acc``)."""
+        values = self._fidelity(samples) | self._modes(samples, requested)
+        if self.classifier_info:
+            values["classifier_acc"] = float(self.classifier_info["accuracy"])
+        return values
+
+    def _fidelity(self, samples: Tensor) -> dict[str, float]:
+        wanted = [m for m in self.metrics if m in FIDELITY]
+        if not wanted or self.real is None:
+            return {}
+        subset = kid_subset(self.kid_subset_size, len(samples), len(self.real.features))
+        values = fidelity_metrics(
+            self.extractor(samples), self.real, wanted, kid_subset_size=subset
+        )
+        self.provenance = {
+            "extractor": self.extractor.name,
+            "n_fake": len(samples),
+            "n_real": len(self.real.features),
+            "real_split": self.real_split,
+            "kid_subset_size": subset,
+        }
+        renamed = {"kid_mean": "kid", "is_mean": "is"}
+        return {renamed.get(k, k): float(v) for k, v in values.items()}
+
+    def _modes(self, samples: Tensor, requested: Tensor | None) -> dict[str, float]:
+        if "modes" not in self.metrics or self.classifier is None:
+            return {}
+        from ganlab.metrics.classifier import predict, stacked_labels
+
+        stacked = samples.shape[1] == 3
+        classify = stacked_labels if stacked else predict
+        labels = classify(self.classifier, samples).cpu()
+        coverage = class_coverage(labels, STACKED_MODES if stacked else 10)
+        values = {"modes": float(coverage["modes"]), "rkl": float(coverage["kl"])}
+        if requested is not None:  # a conditional G: how often it made the class asked for
+            values["class_acc"] = float((labels == requested.cpu()).float().mean())
+        self.provenance["modes_n"] = len(samples)
+        return values

@@ -1,0 +1,112 @@
+"""Image metrics in runs: logged on schedule with provenance, cached real statistics, the
+best checkpoint, the value returned to sweeps, ``python -m ganlab.evaluate``, and DDP."""
+
+import csv
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import run_train
+from ganlab.evaluate import DEFAULTS, evaluate, main
+from ganlab.train import _hydra_main, compose_config
+
+RUN = ["model=dcgan", "data=digits", "data.image_size=16", "model.generator.width=8",
+       "model.discriminator.width=8", "trainer=cpu", "steps=20", "eval_every=10",
+       "callbacks.metrics.n_samples=400", "callbacks.metrics.n_real=500", "logger=csv"]  # fmt: skip
+KEYS = ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "modes", "rkl")
+
+
+def rows(run_dir: Path) -> list[dict]:
+    return list(csv.DictReader(open(run_dir / "metrics.csv")))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("metrics_run")
+    cfg = compose_config(RUN, run_dir)
+    value = _hydra_main(cfg)  # what a sweeper gets
+    return run_dir, value
+
+
+def test_metrics_are_logged_on_schedule_with_provenance(run):
+    run_dir, value = run
+    logged = [r for r in rows(run_dir) if r.get("val/fid")]
+    assert [int(r["step"]) for r in logged] == [10, 20]
+    for key in KEYS:
+        assert all(r[f"val/{key}"] != "" for r in logged), key
+    last = logged[-1]
+    assert 0 < float(last["val/fid"]) and 0 <= float(last["val/precision"]) <= 1
+    assert 1 <= float(last["val/modes"]) <= 10 and float(last["val/classifier_acc"]) >= 0.97
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert value == summary["metrics"]["val/fid"] == pytest.approx(float(last["val/fid"]))
+    provenance = summary["metrics_provenance"]
+    assert provenance["extractor"] == "classifier_digits" and provenance["n_fake"] == 400
+    assert provenance["n_real"] == 500 and provenance["real_split"] == "train"
+    assert (run_dir / "checkpoints" / "best.ckpt").is_file()
+
+
+def test_real_statistics_are_cached(run, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    run_train(tmp_path, *RUN)
+    assert "real statistics read from the cache" in caplog.text
+    first = [float(r["val/fid"]) for r in rows(run[0]) if r.get("val/fid")]
+    again = [float(r["val/fid"]) for r in rows(tmp_path) if r.get("val/fid")]
+    assert again == pytest.approx(first, rel=1e-6)  # same seed, same statistics
+
+
+def test_evaluate_command_matches_the_run(run, tmp_path):
+    run_dir, _ = run
+    args = {**DEFAULTS, "ckpt": str(run_dir / "checkpoints" / "last.ckpt"), "n": "400",
+            "n_real": "500"}  # fmt: skip
+    report = evaluate(args)
+    last = [r for r in rows(run_dir) if r.get("val/fid")][-1]
+    for key in KEYS:
+        assert report["metrics"][key] == pytest.approx(float(last[f"val/{key}"]), rel=1e-5), key
+    assert report["provenance"]["n_fake"] == 400 and report["step"] == 20
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["metrics=fid,sharpness"], "unknown metrics ['sharpness']"),
+        (["n=1"], "n must be >= 2"),
+        (["ckpt=TOY"], "evaluate scores image models"),
+    ],
+)
+def test_evaluate_mistakes_are_one_line(extra, message, run, tmp_path, capsys):
+    toy = tmp_path / "toy"
+    run_train(toy, "trainer=smoke") if "ckpt=TOY" in extra else None
+    ckpt = f"ckpt={run[0] / 'checkpoints' / 'last.ckpt'}"
+    argv = [ckpt, *[a.replace("=TOY", f"={toy / 'checkpoints' / 'last.ckpt'}") for a in extra]]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and len(err) == 1 and message in err[0], err
+
+
+def test_conditional_run_logs_class_accuracy(tmp_path):
+    run_train(tmp_path, *RUN, "model.conditional=true")
+    last = [r for r in rows(tmp_path) if r.get("val/fid")][-1]
+    assert 0 <= float(last["val/class_acc"]) <= 1
+
+
+@pytest.mark.slow
+def test_metrics_of_two_ranks_equal_one_process(run, tmp_path, monkeypatch):
+    """Samples generated in shares on 2 CPU processes and gathered give the metrics one
+    process computes from the same final weights."""
+    from ganlab.train import train
+
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent), *sys.path]))
+    cfg = compose_config([*RUN, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+                          "callbacks.metrics.n_samples=401"], tmp_path / "ddp")  # fmt: skip
+    summary = train(cfg)
+    args = {**DEFAULTS, "ckpt": str(tmp_path / "ddp" / "checkpoints" / "last.ckpt"),
+            "n": "401", "n_real": "500"}  # fmt: skip
+    report = evaluate(args)
+    for key in KEYS:
+        got = summary["metrics"][f"val/{key}"]
+        assert got == pytest.approx(report["metrics"][key], rel=1e-5), key
