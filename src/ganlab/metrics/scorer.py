@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ganlab.metrics.extractors import ClassifierExtractor, InceptionExtractor
 from ganlab.metrics.fidelity import fidelity_metrics, kid_subset, real_stats
@@ -29,6 +29,27 @@ def classifier_name(datamodule: Any) -> str | None:
     if "fashion" in name:
         return None
     return next((base for base in ("digits", "mnist") if name.endswith(base)), None)
+
+
+class ChannelwiseClassifier(nn.Module):
+    """A 1-channel classifier applied to each channel of a stacked image: features are the
+    channels' features side by side (B, 3F); logits are over the 1,000 digit triples,
+    log p(d0) + log p(d1) + log p(d2) at index 100 d0 + 10 d1 + d2 (for IS)."""
+
+    def __init__(self, classifier: nn.Module) -> None:
+        super().__init__()
+        self.classifier = classifier
+
+    def _channels(self, x: Tensor) -> list[Tensor]:
+        return [x[:, c : c + 1] for c in range(x.shape[1])]  # (B, 1, H, W) each
+
+    def features(self, x: Tensor) -> Tensor:
+        return torch.cat([self.classifier.features(c) for c in self._channels(x)], dim=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        d0, d1, d2 = (self.classifier(c).log_softmax(dim=1) for c in self._channels(x))
+        joint = d0[:, :, None, None] + d1[:, None, :, None] + d2[:, None, None, :]
+        return joint.flatten(1)  # (B, 1000): log-probabilities are valid logits
 
 
 class ImageScorer:
@@ -94,7 +115,9 @@ class ImageScorer:
         if self.extractor_name == "inception":
             self.extractor = InceptionExtractor(self.inception_weights, device=device)
         elif self.classifier is not None:
-            self.extractor = ClassifierExtractor(self.classifier, name=f"classifier_{name}")
+            stacked = datamodule.channels == 3
+            net = ChannelwiseClassifier(self.classifier) if stacked else self.classifier
+            self.extractor = ClassifierExtractor(net, name=f"classifier_{name}")
         if self.extractor is not None and set(self.metrics) & set(FIDELITY):
             self.real = self._real_stats(datamodule)
         self.ready = True
