@@ -22,23 +22,13 @@ import torch
 from ganlab.checkpoints import load_generator
 from ganlab.checks import UserError
 from ganlab.metrics.scorer import ImageScorer
-from ganlab.sample import parse_args
+from ganlab.sample import int_arg, parse_args
 
 DEFAULTS = {
     "ckpt": None, "metrics": "fid,kid,is,pr,modes", "n": "10000", "n_real": "10000",
     "extractor": "classifier", "split": "train", "inception_weights": None, "ema": "true",
     "device": "cpu", "out": None, "cache_dir": None,
 }  # fmt: skip
-
-
-def _int(args: dict, key: str) -> int:
-    try:
-        value = int(args[key])
-    except (TypeError, ValueError):
-        raise UserError(f"{key} must be an integer, got {args[key]!r}") from None
-    if value < 2:
-        raise UserError(f"{key} must be >= 2, got {value}")
-    return value
 
 
 def _datamodule(config: Any) -> Any:
@@ -53,10 +43,10 @@ def _datamodule(config: Any) -> Any:
 def evaluate(args: dict[str, str | None]) -> dict[str, Any]:
     """Score the checkpoint in ``args``; returns the report written as JSON."""
     g = load_generator(args["ckpt"], ema=args["ema"] != "false", device=args["device"])
-    n = _int(args, "n")
+    n = int_arg(args, "n", 2)
     try:
         scorer = ImageScorer(
-            n_real=_int(args, "n_real"),
+            n_real=int_arg(args, "n_real", 2),
             extractor=args["extractor"],
             metrics=[m for m in args["metrics"].split(",") if m],
             real_split=args["split"],

@@ -49,7 +49,7 @@ def parse_args(argv: Sequence[str], defaults: dict[str, str | None]) -> dict[str
     return args
 
 
-def _int(args: dict, key: str, minimum: int = 0) -> int:
+def int_arg(args: dict, key: str, minimum: int = 0) -> int:
     try:
         value = int(args[key])
     except (TypeError, ValueError):
@@ -73,12 +73,12 @@ def _labels(g: TrainedGenerator, n: int, cls: str | None) -> torch.Tensor | None
 def sample(args: dict[str, str | None]) -> Path:
     """Write what ``args`` ask for; returns the path written."""
     g = load_generator(args["ckpt"], ema=args["ema"] != "false", device=args["device"])
-    n, out = _int(args, "n", 1), Path(args["out"])
-    seed = None if args["seed"] is None else _int(args, "seed")
-    if _int(args, "interpolate"):
+    n, out = int_arg(args, "n", 1), Path(args["out"])
+    seed = None if args["seed"] is None else int_arg(args, "seed")
+    if int_arg(args, "interpolate"):
         return _interpolation(g, args, out, seed)
     y = _labels(g, n, args["class"])
-    columns = _int(args, "columns", 1)
+    columns = int_arg(args, "columns", 1)
     grid = out.suffix.lower() in IMAGE_SUFFIXES
     if grid and y is not None and args["class"] is None:  # a grid row per class
         columns = max(1, n // g.num_classes)
@@ -90,7 +90,7 @@ def sample(args: dict[str, str | None]) -> Path:
 
 
 def _interpolation(g: TrainedGenerator, args: dict, out: Path, seed: int | None) -> Path:
-    rows, steps = _int(args, "interpolate", 1), _int(args, "steps", 2)
+    rows, steps = int_arg(args, "interpolate", 1), int_arg(args, "steps", 2)
     z = g.z(2 * rows, seed)
     walk = slerp(z[0::2], z[1::2], torch.linspace(0, 1, steps, device=g.device)).flatten(0, 1)
     y = _labels(g, rows, args["class"])

@@ -70,6 +70,8 @@ class ImageMetrics(pl.Callback):
         if not self.scorer.ready:
             self._prepare(trainer, module)
         start = time.perf_counter()
+        if trainer.is_global_zero:  # it can take a while: say what is happening
+            log.info("metrics at step %d: scoring %d samples...", module.g_step, self.n_samples)
         samples = generate_across_ranks(trainer, module, self.n_samples)  # (N, C, H, W)
         values = self.scorer.score(samples, module.fixed_labels(self.n_samples))
         step = self._last_step = module.g_step
@@ -90,6 +92,10 @@ class ImageMetrics(pl.Callback):
         """Rank 0 trains/caches the classifier and the real statistics first; the other
         ranks then read them from the cache."""
         if trainer.is_global_zero:
+            log.info(
+                "metrics: loading the domain classifier and the real statistics "
+                "(the first time they are computed and cached)"
+            )
             self.scorer.prepare(trainer.datamodule, module.device)
         trainer.strategy.barrier("ganlab-metrics-prepare")
         if not trainer.is_global_zero:

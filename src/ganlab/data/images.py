@@ -101,7 +101,24 @@ class Digits(InMemoryImageData):
         return TensorSource(resize(images[idx], self.image_size), labels[idx])
 
 
-class StackedDigits(Digits):
+class _Stacked:
+    """Three images of the base set's split as R, G, B: 1,000 modes, label 100·d0 + 10·d1
+    + d2; a fixed set of ``size`` index triples seeded with ``stack_seed``, composed on the
+    fly from the base tensor (never materialized)."""
+
+    def _stack(self, size: int, stack_seed: int) -> None:
+        if size < 1:
+            raise ValueError(f"size must be >= 1 stacked images, got {size}")
+        self.channels, self.num_classes = 3, 1000
+        self.size, self.stack_seed = size, stack_seed
+
+    def _make_source(self, split: str) -> TensorSource | StackedSource:
+        base = super()._make_source(split)  # type: ignore[misc]
+        assert isinstance(base, TensorSource)
+        return stack(base, self.size, stream_seed(self.stack_seed, SPLITS.index(split)))
+
+
+class StackedDigits(_Stacked, Digits):
     """Three digits as the R, G, B channels (1,000 modes; the Stacked MNIST protocol of
     VEEGAN and PacGAN on the 8x8 digits): a fixed set of ``size`` triples, seeded with
     ``stack_seed``, drawn from the digits of the split; label 100·d0 + 10·d1 + d2."""
@@ -118,15 +135,7 @@ class StackedDigits(Digits):
         stack_seed: int = 0,
     ) -> None:
         super().__init__(batch_size, steps, batches_per_step, seed, image_size, holdout)
-        if size < 1:
-            raise ValueError(f"size must be >= 1 stacked images, got {size}")
-        self.channels, self.num_classes = 3, 1000
-        self.size, self.stack_seed = size, stack_seed
-
-    def _make_source(self, split: str) -> TensorSource | StackedSource:
-        base = super()._make_source(split)
-        assert isinstance(base, TensorSource)
-        return stack(base, self.size, stream_seed(self.stack_seed, SPLITS.index(split)))
+        self._stack(size, stack_seed)
 
 
 class MNIST(InMemoryImageData):
@@ -165,7 +174,7 @@ class FashionMNIST(MNIST):
     torchvision_name = "FashionMNIST"
 
 
-class StackedMNIST(MNIST):
+class StackedMNIST(_Stacked, MNIST):
     """Stacked MNIST (Metz et al. 2017; VEEGAN, Srivastava et al. 2017; PacGAN, Lin et al.
     2018): three MNIST digits of the split as R, G, B (1,000 modes), a fixed set of ``size``
     triples (128,000 by default, as in VEEGAN) seeded with ``stack_seed``, composed on the
@@ -184,15 +193,7 @@ class StackedMNIST(MNIST):
         stack_seed: int = 0,
     ) -> None:
         super().__init__(batch_size, steps, batches_per_step, seed, image_size, root, download)
-        if size < 1:
-            raise ValueError(f"size must be >= 1 stacked images, got {size}")
-        self.channels, self.num_classes = 3, 1000
-        self.size, self.stack_seed = size, stack_seed
-
-    def _make_source(self, split: str) -> TensorSource | StackedSource:
-        base = super()._make_source(split)
-        assert isinstance(base, TensorSource)
-        return stack(base, self.size, stream_seed(self.stack_seed, SPLITS.index(split)))
+        self._stack(size, stack_seed)
 
 
 class CIFAR10(LoaderImageData):
