@@ -15,6 +15,19 @@ from ganlab.train import compose_config, train
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _mnist_root() -> Path:
+    """Where the real MNIST files for tests are: $GANLAB_TEST_DATA, else ../shared/data beside
+    the checkout, else /work/shared/data (tests that need them skip when none has them)."""
+    candidates = [os.environ.get("GANLAB_TEST_DATA"), REPO.parent / "shared" / "data"]
+    for root in [Path(c) for c in candidates if c] + [Path("/work/shared/data")]:
+        if (root / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file():
+            return root
+    return Path("/work/shared/data")
+
+
+MNIST_ROOT = _mnist_root()
+
+
 def run_train(run_dir: Path, *overrides: str) -> dict:
     """Train in this process with the command line's config; returns the run summary."""
     cfg = compose_config(["logger=csv", *overrides], run_dir)

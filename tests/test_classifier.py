@@ -10,6 +10,7 @@ import torch
 from torch.testing import assert_close
 
 import ganlab.metrics.classifier as clf
+from conftest import MNIST_ROOT
 from ganlab.checks import UserError
 from ganlab.data.images import CIFAR10, MNIST, Digits, FashionMNIST, StackedDigits, StackedMNIST
 from ganlab.metrics.classifier import (
@@ -25,7 +26,6 @@ from ganlab.metrics.classifier import (
 )
 from ganlab.metrics.modes import class_coverage, mode_histogram
 
-MNIST_ROOT = Path("/work/shared/data")
 needs_mnist = pytest.mark.skipif(
     not (MNIST_ROOT / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file(),
     reason=f"MNIST raw files not in {MNIST_ROOT}/MNIST/raw",

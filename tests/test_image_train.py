@@ -9,11 +9,10 @@ import torch
 from PIL import Image
 from torch.testing import assert_close
 
-from conftest import assert_one_error_line, run_cli, run_train
+from conftest import MNIST_ROOT, assert_one_error_line, run_cli, run_train
 from ganlab.checks import UserError
 from ganlab.train import build, compose_config
 
-MNIST_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
 HAS_MNIST = (MNIST_ROOT / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file()
 needs_mnist = pytest.mark.skipif(not HAS_MNIST, reason=f"no MNIST files under {MNIST_ROOT}")
 SMALL = [

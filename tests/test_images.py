@@ -3,7 +3,6 @@
 import re
 import time
 from collections import Counter
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -12,6 +11,7 @@ import torch
 from sklearn.datasets import load_digits
 from torch.testing import assert_close
 
+from conftest import MNIST_ROOT
 from ganlab.checks import UserError
 from ganlab.data.images import (
     CIFAR10,
@@ -25,7 +25,6 @@ from ganlab.data.images import (
 from ganlab.data.sampling import IndexStream
 from ganlab.rng import stream_seed
 
-MNIST_ROOT = Path("/work/shared/data")
 needs_mnist = pytest.mark.skipif(
     not (MNIST_ROOT / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file(),
     reason=f"MNIST raw files not in {MNIST_ROOT}/MNIST/raw",
