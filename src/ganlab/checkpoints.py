@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
 from ganlab.checks import UserError, read_checkpoint
-from ganlab.module import _call, draw_latent, eval_seed
+from ganlab.module import call_net, draw_latent, eval_seed
 
 
 @dataclass
@@ -49,7 +49,7 @@ class TrainedGenerator:
         if self.num_classes and y is None:
             y = torch.arange(len(z), device=z.device) % self.num_classes
         ys = [None] * len(z.split(batch_size)) if y is None else y.split(batch_size)
-        parts = [_call(self.net, zc, yc) for zc, yc in zip(z.split(batch_size), ys, strict=True)]
+        parts = [call_net(self.net, zc, yc) for zc, yc in zip(z.split(batch_size), ys, strict=True)]
         return torch.cat(parts)
 
 

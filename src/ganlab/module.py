@@ -18,6 +18,7 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor, nn
 
+from ganlab.collectives import average_gradients, broadcast_buffers, grad_norm, mean_over_ranks
 from ganlab.loggers import log_now
 from ganlab.losses import AdversarialLoss, Regularizer
 from ganlab.rng import stream_seed
@@ -36,62 +37,6 @@ def _check_optimizer(name: str, factory: OptimizerFactory) -> None:
         raise ValueError(f"{name}: {err}") from None
 
 
-def grad_norm(module: nn.Module) -> Tensor:
-    """L2 norm of all gradients of ``module`` (0 when none)."""
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    if not grads:
-        return torch.zeros(())
-    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-
-
-def average_gradients(module: nn.Module, world_size: int) -> None:
-    """Average ``module``'s gradients over all processes with one flattened all_reduce.
-
-    The GAN training loops of StyleGAN2-ADA/StyleGAN3 do this instead of relying on
-    DistributedDataParallel's reducer, which assumes one backward per forward and does
-    not support the double backward of a gradient penalty. Called once per update,
-    after the backward and before the optimizer step.
-    """
-    if world_size < 2:
-        return
-    params = [p for p in module.parameters() if p.grad is not None]
-    if not params:
-        return
-    flat = torch.cat([p.grad.flatten() for p in params])
-    torch.distributed.all_reduce(flat)
-    flat /= world_size
-    for p, g in zip(params, flat.split([p.numel() for p in params]), strict=True):
-        p.grad.copy_(g.view_as(p))
-
-
-def broadcast_buffers(module: nn.Module, world_size: int) -> None:
-    """Give every process rank 0's floating-point buffers (BatchNorm running statistics)
-    with one flattened broadcast, as DistributedDataParallel's ``broadcast_buffers`` does:
-    each rank normalizes its own batch, so the running statistics drift apart otherwise."""
-    if world_size < 2:
-        return
-    buffers = [b for b in module.buffers() if b.is_floating_point()]
-    if not buffers:
-        return
-    flat = torch.cat([b.flatten() for b in buffers])
-    torch.distributed.broadcast(flat, src=0)
-    for b, value in zip(buffers, flat.split([b.numel() for b in buffers]), strict=True):
-        b.copy_(value.view_as(b))
-
-
-def mean_over_ranks(stats: dict[str, Tensor], world_size: int) -> dict[str, Tensor]:
-    """Per-rank diagnostics averaged over all processes with one all_reduce (equal batches:
-    the statistics of all samples). Every rank gets the same values, so decisions taken on
-    them (divergence stop, health flags) agree across ranks."""
-    if world_size < 2:
-        return stats
-    keys = sorted(stats)
-    flat = torch.stack([stats[k].detach().double().reshape(()) for k in keys])
-    torch.distributed.all_reduce(flat)
-    flat /= world_size
-    return dict(zip(keys, flat.unbind(), strict=True))
-
-
 def draw_latent(n: int, dim: int, dist: str, generator: torch.Generator) -> Tensor:
     """``n`` latent vectors (n, dim) from N(0, I) or U[0, 1), on the generator's device."""
     if dist == "uniform":
@@ -104,7 +49,7 @@ def eval_seed(seed: int) -> int:
     return seed + 1
 
 
-def _call(net: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
+def call_net(net: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
     """``net(x)``, or ``net(x, y)`` for a class-conditional network."""
     return net(x) if y is None else net(x, y)
 
@@ -215,7 +160,7 @@ class GANModule(pl.LightningModule):
         return torch.randint(self.num_classes, (n,), generator=gen, device=self.device)
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        return _call(self.generator, z, y)
+        return call_net(self.generator, z, y)
 
     def fixed_z(self, n: int) -> Tensor:
         """The evaluation z: the same ``n`` vectors at every call and on every rank."""
@@ -246,7 +191,7 @@ class GANModule(pl.LightningModule):
         y = self.fixed_labels(len(z)) if y is None else y
         zs = z.split(batch_size)
         ys = [None] * len(zs) if y is None else y.split(batch_size)
-        out = torch.cat([_call(net, zc, yc) for zc, yc in zip(zs, ys, strict=True)])
+        out = torch.cat([call_net(net, zc, yc) for zc, yc in zip(zs, ys, strict=True)])
         net.train(was_training)
         return out
 
@@ -332,10 +277,10 @@ class GANModule(pl.LightningModule):
 
     def _d_step(self, real: Tensor, y: Tensor | None, opt: Any, d_update: int) -> dict[str, Tensor]:
         with torch.no_grad():
-            fake = _call(self.generator, self.sample_z(real.shape[0]), y)
+            fake = call_net(self.generator, self.sample_z(real.shape[0]), y)
         # raw outputs in float32 for the loss, also under mixed precision
-        real_out = _full(_call(self.discriminator, real, y))
-        fake_out = _full(_call(self.discriminator, fake, y))
+        real_out = _full(call_net(self.discriminator, real, y))
+        fake_out = _full(call_net(self.discriminator, fake, y))
         loss = self.loss.d_loss(real_out, fake_out)
         penalty = self._regularize(real, fake, d_update, y)
         opt.zero_grad(set_to_none=True)
@@ -372,7 +317,7 @@ class GANModule(pl.LightningModule):
         # D's parameters take no gradient here: they are neither updated nor accumulate
         self.discriminator.requires_grad_(False)
         y = self.sample_labels(n)
-        fake_out = _call(self.discriminator, _call(self.generator, self.sample_z(n), y), y)
+        fake_out = call_net(self.discriminator, call_net(self.generator, self.sample_z(n), y), y)
         loss = self.loss.g_loss(_full(fake_out))
         opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)

@@ -1,0 +1,63 @@
+"""Gradient norms and the collectives of GAN training under data parallelism: gradients
+averaged once per update, BatchNorm buffers and diagnostics shared across ranks."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+def grad_norm(module: nn.Module) -> Tensor:
+    """L2 norm of all gradients of ``module`` (0 when none)."""
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+def average_gradients(module: nn.Module, world_size: int) -> None:
+    """Average ``module``'s gradients over all processes with one flattened all_reduce.
+
+    The GAN training loops of StyleGAN2-ADA/StyleGAN3 do this instead of relying on
+    DistributedDataParallel's reducer, which assumes one backward per forward and does
+    not support the double backward of a gradient penalty. Called once per update,
+    after the backward and before the optimizer step.
+    """
+    if world_size < 2:
+        return
+    params = [p for p in module.parameters() if p.grad is not None]
+    if not params:
+        return
+    flat = torch.cat([p.grad.flatten() for p in params])
+    torch.distributed.all_reduce(flat)
+    flat /= world_size
+    for p, g in zip(params, flat.split([p.numel() for p in params]), strict=True):
+        p.grad.copy_(g.view_as(p))
+
+
+def broadcast_buffers(module: nn.Module, world_size: int) -> None:
+    """Give every process rank 0's floating-point buffers (BatchNorm running statistics)
+    with one flattened broadcast, as DistributedDataParallel's ``broadcast_buffers`` does:
+    each rank normalizes its own batch, so the running statistics drift apart otherwise."""
+    if world_size < 2:
+        return
+    buffers = [b for b in module.buffers() if b.is_floating_point()]
+    if not buffers:
+        return
+    flat = torch.cat([b.flatten() for b in buffers])
+    torch.distributed.broadcast(flat, src=0)
+    for b, value in zip(buffers, flat.split([b.numel() for b in buffers]), strict=True):
+        b.copy_(value.view_as(b))
+
+
+def mean_over_ranks(stats: dict[str, Tensor], world_size: int) -> dict[str, Tensor]:
+    """Per-rank diagnostics averaged over all processes with one all_reduce (equal batches:
+    the statistics of all samples). Every rank gets the same values, so decisions taken on
+    them (divergence stop, health flags) agree across ranks."""
+    if world_size < 2:
+        return stats
+    keys = sorted(stats)
+    flat = torch.stack([stats[k].detach().double().reshape(()) for k in keys])
+    torch.distributed.all_reduce(flat)
+    flat /= world_size
+    return dict(zip(keys, flat.unbind(), strict=True))
