@@ -154,14 +154,12 @@ class GANScriptLauncher(_SubprocessScriptLauncher):
         finally:
             if observer is not None:
                 observer.stopped = True
-            self._end_children(wait=ok)
-            _destroy_dist_connection()
-            for key, value in saved_env.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-            self.procs = []
+            try:
+                self._end_children(wait=ok)
+            finally:  # also when a child failed: the next job starts from a clean slate
+                _destroy_dist_connection()
+                _restore(saved_env)
+                self.procs = []
 
     @override
     def _call_children_scripts(self) -> None:
@@ -202,6 +200,14 @@ class GANScriptLauncher(_SubprocessScriptLauncher):
                 failed.append(f"local rank {local_rank} exited with code {proc.returncode}")
         if failed:
             raise RuntimeError("; ".join(failed))
+
+
+def _restore(saved_env: dict[str, str | None]) -> None:
+    for key, value in saved_env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 class _Observer(_ChildProcessObserver):

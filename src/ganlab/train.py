@@ -221,6 +221,9 @@ def _optimized(cfg: DictConfig, summary: dict[str, Any]) -> float | None:
     if summary["status"] == "diverged":
         return math.nan  # a sweep goes on; Optuna records the trial as failed
     value = summary["metrics"].get(name)
+    if value is None and not summary["metrics"]:  # evaluation switched off: nothing to return
+        log.warning("optimized_metric=%s: no metrics were logged; returning nothing", name)
+        return None
     if value is None:
         raise UserError(
             f"optimized_metric={name!r} was not logged; logged: {list(summary['metrics'])}"
