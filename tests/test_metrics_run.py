@@ -67,6 +67,31 @@ def test_evaluate_command_matches_the_run(run, tmp_path):
     for key in KEYS:
         assert report["metrics"][key] == pytest.approx(float(last[f"val/{key}"]), rel=1e-5), key
     assert report["provenance"]["n_fake"] == 400 and report["step"] == 20
+    fractions = [float(last[f"val/class_frac/{c}"]) for c in range(10)]
+    assert report["mode_fractions"] == pytest.approx(fractions, rel=1e-5)
+
+
+def test_per_class_fractions_are_logged_and_drawn(run):
+    run_dir, _ = run
+    last = [r for r in rows(run_dir) if r.get("val/fid")][-1]
+    logged = [float(last[f"val/class_frac/{c}"]) for c in range(10)]
+    assert sum(logged) == pytest.approx(1.0)
+    assert sum(p > 0 for p in logged) == float(last["val/modes"])
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["mode_fractions"] == pytest.approx(logged)
+    assert [p.name for p in sorted((run_dir / "samples").glob("modes_*.png"))] == [
+        "modes_0000010.png", "modes_0000020.png"]  # fmt: skip
+
+
+def test_stacked_runs_draw_the_1000_modes_without_1000_scalars(tmp_path):
+    run_train(tmp_path, *RUN, "data=stacked_digits", "data.image_size=16", "steps=10")
+    last = [r for r in rows(tmp_path) if r.get("val/fid")][-1]
+    assert not [k for k in last if k.startswith("val/class_frac")]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    fractions = summary["mode_fractions"]
+    assert len(fractions) == 1000 and sum(fractions) == pytest.approx(1.0)
+    assert sum(p > 0 for p in fractions) == summary["metrics"]["val/modes"]
+    assert (tmp_path / "samples" / "modes_0000010.png").stat().st_size > 1000
 
 
 @pytest.mark.parametrize(

@@ -64,6 +64,7 @@ def evaluate(args: dict[str, str | None]) -> dict[str, Any]:
         "step": g.step,
         "generator": "ema" if g.ema else "raw",
         "metrics": values,
+        "mode_fractions": scorer.fractions,
         "provenance": scorer.provenance,
         "seconds": round(time.perf_counter() - start, 2),
     }
@@ -72,7 +73,13 @@ def evaluate(args: dict[str, str | None]) -> dict[str, Any]:
 def print_table(report: dict[str, Any]) -> None:
     print(f"{report['checkpoint']} (step {report['step']}, {report['generator']} generator)")
     for key, value in report["metrics"].items():
-        print(f"  {key:<16}{value:>12.5g}")
+        if not key.startswith("class_frac/"):
+            print(f"  {key:<16}{value:>12.5g}")
+    fractions = report["mode_fractions"]
+    if 0 < len(fractions) <= 10:  # 1,000 stacked modes: in the JSON only
+        print(
+            f"  {'class fractions':<16}" + " ".join(f"{c}:{p:.3f}" for c, p in enumerate(fractions))
+        )
     p = report["provenance"]
     if p:
         print(

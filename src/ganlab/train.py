@@ -179,6 +179,7 @@ def _summarize(trainer: pl.Trainer, module: GANModule, seconds: float) -> dict[s
         "metrics": {k: v for k, v in sorted(metrics.items()) if k.startswith("val/")},
         "health": getattr(health, "raised", {}),
         **({"metrics_provenance": scorer.provenance} if scorer and scorer.provenance else {}),
+        **({"mode_fractions": scorer.fractions} if scorer and scorer.fractions else {}),
         "run_dir": str(trainer.default_root_dir),
         **({"signal": signal_name} if module.status == "interrupted" else {}),
     }

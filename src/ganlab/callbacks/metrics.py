@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+from lightning.pytorch.loggers import WandbLogger
 
 from ganlab.callbacks.checkpoint import save_atomic
 from ganlab.callbacks.evaluate import generate_across_ranks
@@ -83,10 +84,33 @@ class ImageMetrics(pl.Callback):
             "metrics at step %d (%.1fs): %s",
             step,
             time.perf_counter() - start,
-            ", ".join(f"{k} {v:.4g}" for k, v in values.items()),
+            ", ".join(f"{k} {v:.4g}" for k, v in values.items() if "/" not in k),
         )
         self._keep_best(trainer, values)
+        if trainer.is_global_zero and self.scorer.fractions:
+            self._plot_modes(trainer, values, step)
         return values
+
+    def _plot_modes(self, trainer: pl.Trainer, values: dict[str, float], step: int) -> None:
+        """The mode histogram as a figure in ``samples/modes_<step>.png`` (and W&B)."""
+        import matplotlib.pyplot as plt
+
+        from ganlab.callbacks.plots import plot_mode_fractions
+
+        fractions = self.scorer.fractions
+        title = (
+            f"step {step}: {values['modes']:.0f} of {len(fractions)} modes, "
+            f"KL to uniform {values['rkl']:.3g} ({self.n_samples} samples)"
+        )
+        fig = plot_mode_fractions(fractions, title)
+        out_dir = Path(trainer.default_root_dir) / "samples"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"modes_{step:07d}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_image("val/modes_histogram", [str(path)], step=step)
 
     def _prepare(self, trainer: pl.Trainer, module: GANModule) -> None:
         """Rank 0 trains/caches the classifier and the real statistics first; the other

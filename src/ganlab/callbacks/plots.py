@@ -1,4 +1,5 @@
-"""Figures of generated samples for toy data (matplotlib, Agg backend)."""
+"""Figures of generated samples for toy data, and of mode coverage for image data
+(matplotlib, Agg backend)."""
 
 from __future__ import annotations
 
@@ -77,3 +78,37 @@ def plot_samples(
     if isinstance(dist, GaussianMixture) and dist.dim == 2:
         return plot_mixture(samples, dist, title)
     return None
+
+
+def plot_mode_fractions(fractions: list[float], title: str) -> Figure:
+    """How often each mode is generated, against uniform. 10 classes: a bar per class with
+    the uniform share dashed. 1,000 stacked triples (label 100 d0 + 10 d1 + d2): a 10 x 100
+    map of the fraction relative to uniform, row d0, column 10 d1 + d2; missed modes black."""
+    n = len(fractions)
+    p = torch.tensor(fractions, dtype=torch.float64)
+    if n <= 10:
+        fig, ax = plt.subplots(figsize=(5, 3), dpi=100)
+        ax.bar(range(n), p.numpy(), color="tab:blue")
+        for c in (p == 0).nonzero().flatten().tolist():
+            ax.text(c, 0, "missed", color="tab:red", ha="center", va="bottom", rotation=90)
+        ax.axhline(1 / n, color="black", ls="--", lw=0.8, label="uniform")
+        ax.set(xlabel="class (domain classifier)", ylabel="fraction of samples", xticks=range(n))
+        ax.legend(loc="upper right", fontsize=8)
+    else:
+        rows = 10 if n % 10 == 0 else 1
+        ratio = (p * n).reshape(rows, n // rows).numpy()  # 1 = uniform share
+        cmap = plt.get_cmap("viridis").with_extremes(under="black")
+        fig, ax = plt.subplots(figsize=(10, 2.6), dpi=100)
+        image = ax.imshow(
+            ratio,
+            cmap=cmap,
+            vmin=1e-9,
+            vmax=max(2.0, float(ratio.max())),
+            aspect="auto",
+            interpolation="nearest",
+        )
+        fig.colorbar(image, ax=ax, label="fraction / uniform (black: missed)")
+        ax.set(xlabel="10 d1 + d2", ylabel="d0", yticks=range(rows))
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig

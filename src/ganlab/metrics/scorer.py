@@ -93,6 +93,7 @@ class ImageScorer:
         self.extractor: Any = None
         self.real: Any = None
         self.provenance: dict[str, Any] = {}
+        self.fractions: list[float] = []  # per-mode fractions of the last ``score``
         self.ready = False
 
     def prepare(self, datamodule: Any, device: torch.device | str) -> None:
@@ -176,6 +177,9 @@ class ImageScorer:
         labels = classify(self.classifier, samples).cpu()
         coverage = class_coverage(labels, STACKED_MODES if stacked else 10)
         values = {"modes": float(coverage["modes"]), "rkl": float(coverage["kl"])}
+        self.fractions = coverage["fractions"]
+        if not stacked:  # 10 classes: one scalar each (1,000 triples: the figure only)
+            values |= {f"class_frac/{c}": p for c, p in enumerate(self.fractions)}
         if requested is not None:  # a conditional G: how often it made the class asked for
             values["class_acc"] = float((labels == requested.cpu()).float().mean())
         self.provenance["modes_n"] = len(samples)
