@@ -28,6 +28,27 @@ def _mnist_root() -> Path:
 MNIST_ROOT = _mnist_root()
 
 
+@pytest.fixture
+def random_inception_weights(tmp_path, monkeypatch):
+    """torch-fidelity's InceptionV3 with seeded random weights, saved as a weights file: the
+    stock Inception code path runs offline (the real weights need a download)."""
+    import torch
+    import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
+    from torch import nn
+
+    with monkeypatch.context() as m:
+        m.setattr(tf_inception, "load_state_dict_from_url", lambda *a, **k: {})
+        m.setattr(tf_inception.FeatureExtractorInceptionV3, "load_state_dict", lambda *a: None)
+        torch.manual_seed(0)
+        model = tf_inception.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):  # keeps activations O(1) through ~50 layers
+            nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    path = tmp_path / "random-inception.pth"
+    torch.save(model.state_dict(), path)
+    return str(path)
+
+
 def run_train(run_dir: Path, *overrides: str) -> dict:
     """Train in this process with the command line's config; returns the run summary."""
     cfg = compose_config(["logger=csv", *overrides], run_dir)

@@ -1,6 +1,7 @@
 """FID/KID/IS/PR: parity with torch-fidelity, known values, extractors.
 
-Cached real statistics, Inception weight errors and log keys: test_fidelity_cache.py.
+Cached real statistics and Inception weight errors: test_fidelity_cache.py. The
+``random_inception_weights`` fixture is in conftest.py.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torch_fidelity
-import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
@@ -162,22 +162,6 @@ def test_parity_with_torch_fidelity_random_cnn(tiny_cnn_registered):
     # cached statistics give the same values as features
     stats = RealStats.from_features(real_out["features"])
     assert fidelity_metrics(fake_out, stats, **settings) == ours
-
-
-@pytest.fixture
-def random_inception_weights(tmp_path, monkeypatch):
-    """torch-fidelity's InceptionV3 with seeded random weights, saved as a weights file."""
-    with monkeypatch.context() as m:
-        m.setattr(tf_inception, "load_state_dict_from_url", lambda *a, **k: {})
-        m.setattr(tf_inception.FeatureExtractorInceptionV3, "load_state_dict", lambda *a: None)
-        torch.manual_seed(0)
-        model = tf_inception.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):  # keeps activations O(1) through ~50 layers
-            nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-    path = tmp_path / "random-inception.pth"
-    torch.save(model.state_dict(), path)
-    return str(path)
 
 
 @pytest.mark.slow

@@ -13,10 +13,6 @@ from torch import Tensor
 from ganlab.checks import UserError
 from ganlab.metrics.extractors import INCEPTION_FILE, InceptionExtractor
 from ganlab.metrics.fidelity import (
-    RealStats,
-    count_label,
-    metric_keys,
-    provenance,
     real_stats,
     stats_key,
     stats_path,
@@ -120,31 +116,3 @@ def test_corrupt_inception_weights_are_one_line(tmp_path):
     with pytest.raises(UserError) as err:
         InceptionExtractor(str(path))
     assert_one_line_user_error(err)
-
-
-def test_metric_keys_and_provenance():
-    values = {"fid": 1.0, "kid_mean": 2.0, "kid_std": 3.0, "precision": 0.5}
-    assert metric_keys(values, "classifier", 10_000) == {
-        "val/fid_classifier_10k": 1.0,
-        "val/kid_classifier_10k": 2.0,
-        "val/kid_std_classifier_10k": 3.0,
-        "val/precision_classifier_10k": 0.5,
-    }
-    assert metric_keys({"fid": 1.0}, "inception", 50_000) == {"val/fid_inception_50k": 1.0}
-    assert metric_keys({"is_mean": 1.0}, "inception", 500) == {"val/is_inception_500": 1.0}
-    assert [count_label(n) for n in (999, 1000, 2500, 10_400, 49_600)] == [
-        "999",
-        "1k",
-        "3k",
-        "10k",
-        "50k",
-    ]
-    stats = RealStats.from_features(torch.randn(20, 4), {**KEY, "extractor": "classifier"})
-    assert provenance(stats, 500, kid_subset_size=20) == {
-        "extractor": "classifier",
-        "n_fake": 500,
-        "n_real": 20,
-        "real_split": "train",
-        "key": stats.key,
-        "kid_subset_size": 20,
-    }

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from conftest import run_train
 from ganlab.evaluate import DEFAULTS, evaluate, main
@@ -92,6 +93,34 @@ def test_stacked_runs_draw_the_1000_modes_without_1000_scalars(tmp_path):
     assert len(fractions) == 1000 and sum(fractions) == pytest.approx(1.0)
     assert sum(p > 0 for p in fractions) == summary["metrics"]["val/modes"]
     assert (tmp_path / "samples" / "modes_0000010.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_folder_run_scores_with_inception_features(tmp_path, random_inception_weights, caplog):
+    """An unlabelled folder has no domain classifier: FID/KID/IS/PR come from the stock
+    InceptionV3 code path (random weights here, as offline tests have no real ones)."""
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    pixels = torch.Generator().manual_seed(0)
+    for i in range(24):
+        array = torch.randint(0, 256, (16, 16, 3), generator=pixels, dtype=torch.uint8)
+        Image.fromarray(array.numpy()).save(folder / f"{i:02d}.png")
+    caplog.set_level(logging.INFO)
+    summary = run_train(tmp_path / "run", *RUN, "data=folder", f"data.path={folder}",
+                        "data.image_size=16", "data.num_workers=0", "data.batch_size=8",
+                        "steps=4", "eval_every=4", "callbacks.metrics.n_samples=12",
+                        "callbacks.metrics.n_real=24", "callbacks.metrics.extractor=inception",
+                        f"callbacks.metrics.inception_weights={random_inception_weights}",
+                        "optimized_metric=val/fid")  # fmt: skip
+    metrics = summary["metrics"]
+    assert {"val/fid", "val/kid", "val/is", "val/precision", "val/recall"} <= set(metrics)
+    assert metrics["val/fid"] > 0 and "val/modes" not in metrics
+    provenance = summary["metrics_provenance"]
+    assert provenance["extractor"].startswith("inception") and provenance["n_real"] == 24
+    assert "no domain classifier for ImageFolder: no mode counts" in caplog.text
+    assert (tmp_path / "run" / "checkpoints" / "best.ckpt").is_file()
 
 
 @pytest.mark.parametrize(

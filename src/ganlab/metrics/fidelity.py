@@ -235,33 +235,3 @@ def real_stats(
     stats.path = str(path)
     _save_atomic(stats, path)
     return stats
-
-
-def count_label(n: int) -> str:
-    """10_000 -> '10k', 50_000 -> '50k', 2_500 -> '3k', 500 -> '500'."""
-    return str(n) if n < 1000 else f"{int(n / 1000 + 0.5)}k"
-
-
-def metric_keys(
-    values: dict[str, float], extractor_name: str, n_fake: int, prefix: str = "val"
-) -> dict[str, float]:
-    """Log keys naming the extractor and the fake count.
-
-    ``{"fid": x, "kid_mean": y}`` with ("inception", 10_000) ->
-    ``{"val/fid_inception_10k": x, "val/kid_inception_10k": y}``: ``*_mean`` drops its
-    suffix (it is the reported value), ``*_std`` keeps it.
-    """
-    label = f"{extractor_name}_{count_label(n_fake)}"
-    return {f"{prefix}/{k.removesuffix('_mean')}_{label}": v for k, v in values.items()}
-
-
-def provenance(stats: RealStats, n_fake: int, **settings: Any) -> dict[str, Any]:
-    """What a run summary should record next to the values (settings: e.g. kid_subset_size)."""
-    return {
-        "extractor": stats.key.get("extractor"),
-        "n_fake": n_fake,
-        "n_real": len(stats.features),
-        "real_split": stats.key.get("split"),
-        "key": dict(stats.key),
-        **settings,
-    }
