@@ -6,6 +6,9 @@ Cached real statistics and Inception weight errors: test_fidelity_cache.py. The
 
 from __future__ import annotations
 
+import io
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -257,6 +260,19 @@ def test_classifier_extractor_batches_without_gradients():
     assert whole["features"].shape == (50, 64) and whole["logits"].shape == (50, 10)
     assert not whole["features"].requires_grad and whole["features"].dtype == torch.float32
     assert net.training  # mode restored
+
+
+def test_feature_extraction_shows_progress_on_a_terminal(monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    images = blocky(50, seed=1)[:, :1]
+    for stream, batch_size, shown in ((Terminal(), 7, True), (io.StringIO(), 7, False),
+                                      (Terminal(), 64, False)):  # fmt: skip
+        monkeypatch.setattr(sys, "stderr", stream)
+        ClassifierExtractor(TinyCNN(channels=1), "tiny", batch_size=batch_size)(images)
+        assert ("metrics: tiny" in stream.getvalue() and "50/50" in stream.getvalue()) == shown
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -19,6 +19,7 @@ from torch_fidelity.feature_extractor_inceptionv3 import (
     URL_INCEPTION_V3,
     FeatureExtractorInceptionV3,
 )
+from tqdm import tqdm
 
 from ganlab.checks import UserError
 
@@ -60,13 +61,28 @@ def _check_images(images: Tensor, channels: tuple[int, ...] | None = None) -> No
 
 @torch.no_grad()
 def _batched(
-    fn: Callable[[Tensor], dict[str, Tensor]], images: Tensor, batch_size: int, device: torch.device
+    fn: Callable[[Tensor], dict[str, Tensor]],
+    images: Tensor,
+    batch_size: int,
+    device: torch.device,
+    desc: str = "features",
 ) -> dict[str, Tensor]:
-    """Run ``fn`` on batches moved to ``device``; outputs concatenated on the CPU as float32."""
+    """Run ``fn`` on batches moved to ``device``; outputs concatenated on the CPU as float32.
+    A progress bar counts the images on a terminal when there are several batches (InceptionV3
+    on a CPU scores ~7 images/s)."""
     parts: dict[str, list[Tensor]] = {}
-    for chunk in images.split(batch_size):
-        for key, value in fn(chunk.to(device, non_blocking=True)).items():
-            parts.setdefault(key, []).append(value.float().cpu())
+    bar = tqdm(
+        total=len(images),
+        desc=f"metrics: {desc}",
+        unit="img",
+        leave=False,
+        disable=None if len(images) > batch_size else True,  # None: only on a terminal
+    )
+    with bar:
+        for chunk in images.split(batch_size):
+            for key, value in fn(chunk.to(device, non_blocking=True)).items():
+                parts.setdefault(key, []).append(value.float().cpu())
+            bar.update(len(chunk))
     return {key: torch.cat(values) for key, values in parts.items()}
 
 
@@ -131,7 +147,7 @@ class InceptionExtractor:
 
     def __call__(self, images: Tensor) -> dict[str, Tensor]:
         _check_images(images, channels=(1, 3))
-        return _batched(self._forward, images, self.batch_size, self.device)
+        return _batched(self._forward, images, self.batch_size, self.device, "InceptionV3")
 
     def _forward(self, images: Tensor) -> dict[str, Tensor]:
         features, logits = self.model(to_uint8_rgb(images))  # (B, 2048), (B, 1008)
@@ -169,7 +185,7 @@ class ClassifierExtractor:
         was_training = self.classifier.training
         self.classifier.eval()
         try:
-            return _batched(self._forward, images, self.batch_size, device)
+            return _batched(self._forward, images, self.batch_size, device, self.name)
         finally:
             self.classifier.train(was_training)
 
