@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_train
+from conftest import run_cli, run_train
 from ganlab.evaluate import DEFAULTS, evaluate, main
 from ganlab.train import _hydra_main, compose_config
 
@@ -121,6 +121,21 @@ def test_folder_run_scores_with_inception_features(tmp_path, random_inception_we
     assert provenance["extractor"].startswith("inception") and provenance["n_real"] == 24
     assert "no domain classifier for ImageFolder: no mode counts" in caplog.text
     assert (tmp_path / "run" / "checkpoints" / "best.ckpt").is_file()
+
+
+def test_image_sweep_ends_with_a_table_of_fid(tmp_path):
+    """`python -m ganlab -m loss=nonsaturating,hinge model=dcgan data=digits`: each job
+    returns its FID to Hydra, and the sweep's table shows it."""
+    sweep = tmp_path / "sweep"
+    result = run_cli("-m", "loss=nonsaturating,hinge", *RUN, "steps=10",
+                     f"hydra.sweep.dir={sweep}", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    jobs = json.loads((sweep / "sweep_summary.json").read_text())
+    fids = [j["metrics"]["val/fid"] for j in jobs]
+    assert len(fids) == 2 and all(f > 0 for f in fids)
+    out = result.stdout + result.stderr
+    for job, fid in enumerate(fids):
+        assert f"loss={['nonsaturating', 'hinge'][job]}" in out and f"fid={fid:.3g}" in out
 
 
 @pytest.mark.parametrize(

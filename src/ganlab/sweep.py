@@ -11,7 +11,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
-COLUMNS = ("val/modes", "val/hq", "val/rkl", "val/mean", "val/std")
+COLUMNS = ("val/fid", "val/modes", "val/hq", "val/rkl", "val/mean", "val/std")
 
 
 class SweepSummary(Callback):
