@@ -3,9 +3,10 @@
 1. Time and peak memory of one evaluation (``n`` generated samples vs the cached real
    statistics: FID, KID, IS, precision/recall, modes), first with empty caches (the
    classifier is trained, the real statistics computed) and then cached.
-2. The floor: FID/KID of the real held-out split against the real training split, and the
-   same numbers for a trained generator (``--ckpt``) at the same sample count (its first
-   draw, and mean +- std over the disjoint draws of that count among ``n``), and at ``n``.
+2. The floor: FID of the real held-out split against the real training split (n = 359), of
+   real draws of 359 inside the training split (random and class-stratified), and of a
+   trained generator's (``--ckpt``) draws of 359 (random and class-matched) and all ``n``
+   samples. See ``floor``.
 
     python benchmarks/image_metrics.py [--n 10000] [--ckpt outputs/.../last.ckpt]
 """
@@ -21,7 +22,8 @@ import torch
 
 from ganlab.checkpoints import load_generator
 from ganlab.data.images import Digits
-from ganlab.metrics.fidelity import fidelity_metrics
+from ganlab.metrics.classifier import predict
+from ganlab.metrics.fidelity import RealStats, fidelity_metrics
 from ganlab.metrics.scorer import ImageScorer
 
 METRICS = ("fid", "kid", "is", "pr", "modes")
@@ -35,31 +37,67 @@ def timed_evaluation(samples: torch.Tensor, data: Digits, cache_dir: str) -> tup
     return time.perf_counter() - start, values
 
 
+def spread(fids: list[float]) -> str:
+    t = torch.tensor(fids)
+    return f"FID {t.mean():8.3f} +- {t.std():.3f} ({len(fids)} draws)"
+
+
+def by_class(labels: torch.Tensor, counts: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """A random draw of ``counts[c]`` indices of each class c."""
+    parts = []
+    for c, count in enumerate(counts.tolist()):
+        members = (labels == c).nonzero().squeeze(1)
+        parts.append(members[torch.randperm(len(members), generator=gen)[:count]])
+    return torch.cat(parts)
+
+
 def floor(data: Digits, cache_dir: str, fake: torch.Tensor | None) -> list[tuple[str, str]]:
-    """FID/KID of real test vs real train, and of ``fake`` vs real train: at the test set's
-    count (the first draw, and mean +- std over disjoint draws of that count) and at all of
-    ``fake``. FID is biased upwards at small counts, so only equal counts compare."""
+    """FID of real and generated images against the real training split at the held-out
+    split's count n (359), where FID is biased upwards and only equal counts compare.
+
+    The held-out split is stratified: it has exactly its share of each class. A random draw
+    of n does not, and the spread of its class counts alone raises FID at this n. So the
+    floor is also measured inside the training split (n real images drawn at random, or
+    class-stratified, against the rest), and generated draws are scored both at random and
+    with the held-out split's class counts (by the domain classifier's labels)."""
     scorer = ImageScorer(n_real=10_000, metrics=("fid", "kid"), cache_dir=cache_dir)
     scorer.prepare(data, "cpu")
-    test, _ = data.real_images("test")
-    n = len(test)
+    test, test_labels = data.real_images("test")
+    train, train_labels = data.real_images("train")
+    n, counts = len(test), torch.bincount(test_labels, minlength=10)
 
-    def score(images: torch.Tensor) -> dict:
-        subset = min(len(images), 1000)
-        return fidelity_metrics(scorer.extractor(images), scorer.real, ("fid", "kid"),
-                                kid_subset_size=subset)  # fmt: skip
+    def fid(features: dict, real=scorer.real) -> float:
+        return fidelity_metrics(features, real, ("fid",))["fid"]
 
-    def row(values: dict) -> str:
-        return f"FID {values['fid']:8.3f}   KID {values['kid_mean']:8.4f}"
-
-    rows = [(f"real test vs real train (n={n})", row(score(test)))]
+    rows = [
+        (
+            f"real held-out split vs train (n={n}, stratified)",
+            f"FID {fid(scorer.extractor(test)):8.3f}",
+        )
+    ]
+    feats = scorer.extractor(train)
+    gen = torch.Generator().manual_seed(0)
+    for name, draws in (
+        ("random", [torch.randperm(len(train), generator=gen)[:n] for _ in range(20)]),
+        ("stratified", [by_class(train_labels, counts, gen) for _ in range(20)]),
+    ):
+        fids = []
+        for idx in draws:
+            rest = torch.ones(len(train), dtype=torch.bool)
+            rest[idx] = False
+            stats = RealStats.from_features(feats["features"][rest])
+            fids.append(fid({k: v[idx] for k, v in feats.items()}, stats))
+        rows.append((f"real, {name} {n} of train vs the other {len(train) - n}", spread(fids)))
     if fake is not None:
-        rows.append((f"generated, first {n}", row(score(fake[:n]))))
-        draws = [score(part)["fid"] for part in fake[: len(fake) // n * n].split(n)]
-        fids = torch.tensor(draws)
-        spread = f"FID {fids.mean():8.3f} +- {fids.std():.3f} (min {fids.min():.3f})"
-        rows.append((f"generated, {len(draws)} disjoint draws of {n}", spread))
-        rows.append((f"generated, all {len(fake)}", row(score(fake))))
+        fake_feats = scorer.extractor(fake)
+        labels = predict(scorer.classifier, fake).cpu()
+        for name, draws in (
+            ("random", [torch.randperm(len(fake), generator=gen)[:n] for _ in range(20)]),
+            ("class-matched", [by_class(labels, counts, gen) for _ in range(20)]),
+        ):
+            fids = [fid({k: v[idx] for k, v in fake_feats.items()}) for idx in draws]
+            rows.append((f"generated, {name} draws of {n} vs train", spread(fids)))
+        rows.append((f"generated, all {len(fake)} vs train", f"FID {fid(fake_feats):8.3f}"))
     return rows
 
 
@@ -85,9 +123,9 @@ def main() -> None:
     print(f"  cached (classifier and real statistics from disk):    {cached:6.1f} s")
     print(f"  saved by the caches: {first - cached:.1f} s; peak RSS {peak:.0f} MiB")
     print("  values: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
-    print("\nFID/KID against the real training split (classifier features):")
+    print("\nThe floor: FID at the held-out split's count (classifier features):")
     for name, text in rows:
-        print(f"  {name:<40} {text}")
+        print(f"  {name:<52} {text}")
 
 
 if __name__ == "__main__":
