@@ -122,7 +122,7 @@ def main() -> None:
     print(f"  first (classifier trained, real statistics computed): {first:6.1f} s")
     print(f"  cached (classifier and real statistics from disk):    {cached:6.1f} s")
     print(f"  saved by the caches: {first - cached:.1f} s; peak RSS {peak:.0f} MiB")
-    print("  values: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
+    print("  values: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items() if "/" not in k))
     print("\nThe floor: FID at the held-out split's count (classifier features):")
     for name, text in rows:
         print(f"  {name:<52} {text}")
