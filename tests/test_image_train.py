@@ -49,8 +49,8 @@ def data_args(data: str, tmp_path: Path) -> list[str]:
 IMAGE_MODELS = ("dcgan", "resnet")
 IMAGE_DATA = ("digits", "stacked_digits", "mnist", "stacked_mnist", "fashion_mnist", "cifar10",
               "folder")  # fmt: skip
-IMAGE_EXPERIMENTS = ("dcgan_digits", "cgan_digits", "wgan_gp_resnet_digits", "dcgan_mnist",
-                     "stacked_mnist_dcgan")  # fmt: skip
+IMAGE_EXPERIMENTS = ("dcgan_digits", "dcgan_digits_best", "cgan_digits", "wgan_gp_resnet_digits",
+                     "dcgan_mnist", "stacked_mnist_dcgan")  # fmt: skip
 DATA = [
     "digits",
     "stacked_digits",
@@ -83,7 +83,7 @@ def test_conditional_grid_has_one_row_per_class(model, tmp_path):
 
 
 def test_every_experiment_composes_and_image_ones_smoke_run(tmp_path):
-    for name in ("dcgan_digits", "cgan_digits", "wgan_gp_resnet_digits"):
+    for name in ("dcgan_digits", "dcgan_digits_best", "cgan_digits", "wgan_gp_resnet_digits"):
         summary = run_train(tmp_path / name, f"experiment={name}", *SMALL, "data.image_size=16")
         assert summary["status"] == "completed", name
 
