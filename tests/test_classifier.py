@@ -11,8 +11,8 @@ from torch.testing import assert_close
 
 import ganlab.metrics.classifier as clf
 from conftest import MNIST_ROOT
-from ganlab.checks import UserError
 from ganlab.data.images import CIFAR10, MNIST, Digits, FashionMNIST, StackedDigits, StackedMNIST
+from ganlab.errors import UserError
 from ganlab.metrics.classifier import (
     DomainClassifier,
     accuracy,

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from conftest import run_train
-from ganlab.checks import UserError
+from ganlab.errors import UserError
 from ganlab.sample import DEFAULTS, main, parse_args, sample
 
 SMALL = [

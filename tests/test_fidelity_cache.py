@@ -10,7 +10,7 @@ import torch
 import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
 from torch import Tensor
 
-from ganlab.checks import UserError
+from ganlab.errors import UserError
 from ganlab.metrics.extractors import INCEPTION_FILE, InceptionExtractor
 from ganlab.metrics.fidelity import (
     real_stats,

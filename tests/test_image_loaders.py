@@ -11,11 +11,11 @@ import torch
 from PIL import Image
 from torch.testing import assert_close
 
-from ganlab.checks import UserError
 from ganlab.data.archives import ArrayImages
 from ganlab.data.image_base import TensorSource
 from ganlab.data.images import Digits, ImageFolder
 from ganlab.data.sampling import Collate, IndexStream, LoaderBatches, MemoryBatches
+from ganlab.errors import UserError
 
 
 def image_bytes(x: torch.Tensor) -> Counter:

@@ -10,7 +10,7 @@ from PIL import Image
 from torch.testing import assert_close
 
 from conftest import MNIST_ROOT, assert_one_error_line, run_cli, run_train
-from ganlab.checks import UserError
+from ganlab.errors import UserError
 from ganlab.train import build, compose_config
 
 HAS_MNIST = (MNIST_ROOT / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file()

@@ -12,7 +12,6 @@ from sklearn.datasets import load_digits
 from torch.testing import assert_close
 
 from conftest import MNIST_ROOT
-from ganlab.checks import UserError
 from ganlab.data.images import (
     CIFAR10,
     MNIST,
@@ -23,6 +22,7 @@ from ganlab.data.images import (
     stratified_split,
 )
 from ganlab.data.sampling import IndexStream
+from ganlab.errors import UserError
 from ganlab.rng import stream_seed
 
 needs_mnist = pytest.mark.skipif(

@@ -13,7 +13,8 @@ import torch
 from torch.testing import assert_close
 
 from conftest import assert_one_error_line, run_cli, run_train
-from ganlab.checks import UserError, read_checkpoint
+from ganlab.checks import read_checkpoint
+from ganlab.errors import UserError
 from ganlab.train import compose_config, train
 
 # a gradient penalty (torch's RNG), n_critic > 1 (the data stream) and EMA, all resumed

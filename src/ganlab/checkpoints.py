@@ -16,7 +16,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
-from ganlab.checks import UserError, read_checkpoint
+from ganlab.checks import read_checkpoint
+from ganlab.errors import UserError
 from ganlab.module import call_net, draw_latent, eval_seed
 
 

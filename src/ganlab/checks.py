@@ -11,13 +11,10 @@ from typing import Any
 
 import torch
 
+from ganlab.errors import UserError
 from ganlab.nets import has_batchnorm
 
 log = logging.getLogger(__name__)
-
-
-class UserError(Exception):
-    """A mistake in the user's config or input: reported in one line, no traceback."""
 
 
 def check_compatible(

@@ -20,7 +20,7 @@ import hydra
 import torch
 
 from ganlab.checkpoints import load_generator
-from ganlab.checks import UserError
+from ganlab.errors import UserError
 from ganlab.metrics.scorer import ImageScorer
 from ganlab.sample import int_arg, parse_args
 

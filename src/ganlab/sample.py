@@ -25,7 +25,7 @@ from torchvision.utils import save_image
 
 from ganlab.callbacks.samples import slerp
 from ganlab.checkpoints import TrainedGenerator, load_generator
-from ganlab.checks import UserError
+from ganlab.errors import UserError
 
 DEFAULTS = {
     "ckpt": None, "n": "64", "out": "samples.png", "class": None, "interpolate": "0",

@@ -28,7 +28,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from ganlab.callbacks.checkpoint import stop_on_signals
-from ganlab.checks import UserError, check_compatible, check_pairing, resolve_resume
+from ganlab.checks import check_compatible, check_pairing, resolve_resume
+from ganlab.errors import UserError
 from ganlab.module import GANModule
 
 log = logging.getLogger("ganlab")

@@ -18,8 +18,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ganlab.checks import UserError
 from ganlab.data.image_base import resize
+from ganlab.errors import UserError
 
 ENV_VAR = "GANLAB_DATA"
 

@@ -17,8 +17,8 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ganlab.checks import UserError
 from ganlab.data.image_base import LoaderImageData
+from ganlab.errors import UserError
 
 log = logging.getLogger(__name__)
 

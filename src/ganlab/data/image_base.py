@@ -16,7 +16,6 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from ganlab.checks import UserError
 from ganlab.data.sampling import (
     Collate,
     IndexStream,
@@ -25,6 +24,7 @@ from ganlab.data.sampling import (
     to_float,
     worker_message,
 )
+from ganlab.errors import UserError
 from ganlab.rng import stream_seed
 
 SPLITS = ("train", "test")

@@ -17,7 +17,6 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ganlab.checks import UserError
 from ganlab.data.archives import ArrayImages, data_root, ensure_files, torchvision_set
 from ganlab.data.folder import ImageFolder
 from ganlab.data.image_base import (
@@ -29,6 +28,7 @@ from ganlab.data.image_base import (
     resize,
     stack,
 )
+from ganlab.errors import UserError
 from ganlab.rng import stream_seed
 
 __all__ = [

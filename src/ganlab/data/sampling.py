@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ganlab.checks import UserError
+from ganlab.errors import UserError
 from ganlab.rng import stream_seed
 
 

@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganlab.checks import UserError
 from ganlab.data.image_base import InMemoryImageData
 from ganlab.data.images import MNIST, Digits, FashionMNIST
+from ganlab.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from torch_fidelity.feature_extractor_inceptionv3 import (
 )
 from tqdm import tqdm
 
-from ganlab.checks import UserError
+from ganlab.errors import UserError
 
 INCEPTION_FILE = URL_INCEPTION_V3.rsplit("/", 1)[-1]  # weights-inception-2015-12-05-6726825d.pth
 

@@ -1,0 +1,82 @@
+"""One registry of the metrics ganlab logs: name, direction and format.
+
+It serves the sweep table, the comparison report, best-checkpoint selection and the
+console summary, so a metric's direction ("is lower better?") is stated once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A logged value: ``key`` as logged (``val/fid``), a short ``label`` for tables,
+    ``goal`` ``min``/``max`` (or ``None``: no better or worse, e.g. a mean), and a format
+    spec for its value."""
+
+    key: str
+    label: str
+    goal: str | None = None
+    fmt: str = ".4g"
+
+    def __post_init__(self) -> None:
+        if self.goal not in ("min", "max", None):
+            raise ValueError(f"Metric {self.key}: goal must be 'min', 'max' or None")
+
+    def better(self, a: float, b: float | None) -> bool:
+        """True when ``a`` beats ``b`` (any finite value beats None or a non-finite one)."""
+        if self.goal is None or a is None or not math.isfinite(a):
+            return False
+        if b is None or not math.isfinite(b):
+            return True
+        return a < b if self.goal == "min" else a > b
+
+    def best(self, values: list[float | None]) -> float | None:
+        """The best finite value of ``values`` (None when there is none or no goal)."""
+        best = None
+        for v in values:
+            if v is not None and self.better(v, best):
+                best = v
+        return best
+
+    def format(self, value: float | None) -> str:
+        if value is None:
+            return "-"
+        if not math.isfinite(value):
+            return str(value)
+        return format(value, self.fmt)
+
+
+_METRICS = (
+    # image samples (ganlab.metrics.scorer)
+    Metric("val/fid", "FID", "min"),
+    Metric("val/kid", "KID", "min", ".3g"),
+    Metric("val/is", "IS", "max"),
+    Metric("val/precision", "precision", "max", ".3f"),
+    Metric("val/recall", "recall", "max", ".3f"),
+    Metric("val/classifier_acc", "classifier acc", "max", ".3f"),
+    Metric("val/class_acc", "class acc", "max", ".3f"),
+    # mode coverage (toy mixtures, digits, stacked sets)
+    Metric("val/modes", "modes", "max", ".0f"),
+    Metric("val/hq", "HQ %", "max", ".1f"),
+    Metric("val/rkl", "reverse KL", "min", ".3f"),
+    Metric("val/spread", "spread", None, ".3f"),
+    # the 1-D Gaussian
+    Metric("val/w1", "W1", "min", ".3f"),
+    Metric("val/mean", "mean", None, ".3f"),
+    Metric("val/std", "std", None, ".3f"),
+    # training diagnostics (curves)
+    Metric("train/d_loss", "D loss", None),
+    Metric("train/g_loss", "G loss", None),
+    Metric("train/grad_norm/d", "D grad norm", None),
+    Metric("train/grad_norm/g", "G grad norm", None),
+)
+METRICS: dict[str, Metric] = {m.key: m for m in _METRICS}
+
+
+def metric(key: str) -> Metric:
+    """The registered metric ``key``; an unregistered key gets no goal and a plain format
+    (it is shown, never ranked)."""
+    return METRICS.get(key) or Metric(key, key.split("/", 1)[-1])
