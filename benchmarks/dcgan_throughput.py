@@ -76,11 +76,13 @@ def run_plain(steps: int, device: str) -> float:
         cfg = compose_config(overrides(steps, device), run_dir)
         pl.seed_everything(0, verbose=False)
         _, module, datamodule = build(cfg)
-    g, d = module.generator.to(device), module.discriminator.to(device)
-    opt_g, opt_d = module.optimizer_g(g.parameters()), module.optimizer_d(d.parameters())
+    family = module.family
+    g, d = family.generator.to(device), family.discriminator.to(device)
+    factories = module.optimizer_factories
+    opt_g, opt_d = factories["g"](g.parameters()), factories["d"](d.parameters())
     datamodule.setup("fit")
     batches = datamodule.train_dataloader()
-    latent = module.latent_dim
+    latent = family.latent.dim
     for step, batch in enumerate(batches):
         if step == WARMUP:
             _sync(device)

@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from ganlab.checkpoints import load_generator
+from ganlab.checkpoints import load_trained
 from ganlab.data.images import Digits
 from ganlab.metrics.classifier import predict
 from ganlab.metrics.fidelity import RealStats, fidelity_metrics
@@ -108,8 +108,7 @@ def main() -> None:
     args = parser.parse_args()
     data = Digits(image_size=32)
     if args.ckpt:
-        g = load_generator(args.ckpt)
-        samples = g(g.z(args.n)).float()
+        samples = load_trained(args.ckpt).family.generate(args.n).float()
     else:  # untrained-quality stand-in: real images with noise, repeated to n
         real, _ = data.real_images("train")
         samples = (real.repeat(args.n // len(real) + 1, 1, 1, 1)[: args.n]).clamp(-1, 1)

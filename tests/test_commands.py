@@ -10,7 +10,7 @@ from PIL import Image
 
 from conftest import run_train
 from ganlab.errors import UserError
-from ganlab.sample import DEFAULTS, main, parse_args, sample
+from ganlab.sample import SampleOptions, main, sample
 
 SMALL = [
     "model.generator.width=8",
@@ -31,8 +31,8 @@ def runs(tmp_path_factory):
     return root
 
 
-def args(**kw) -> dict:
-    return {**DEFAULTS, **{k.rstrip("_"): str(v) for k, v in kw.items()}}
+def args(**kw) -> SampleOptions:
+    return SampleOptions(**{k: str(v) if k in ("ckpt", "out") else v for k, v in kw.items()})
 
 
 def pixels(path) -> np.ndarray:
@@ -46,9 +46,15 @@ def test_sample_redraws_the_runs_last_grid(runs, tmp_path):
     assert not np.array_equal(pixels(other), pixels(out))
 
 
+def test_sample_redraws_a_conditional_runs_grid_pixel_for_pixel(runs, tmp_path):
+    """A row per class, 8 columns, column j keeping its z: as the run drew it."""
+    out = sample(args(ckpt=runs / "cond" / "checkpoints" / "last.ckpt", out=tmp_path / "g.png"))
+    np.testing.assert_array_equal(pixels(out), pixels(runs / "cond/samples/grid_0000020.png"))
+
+
 def test_conditional_grid_class_and_folder(runs, tmp_path):
     ckpt = runs / "cond" / "checkpoints" / "last.ckpt"
-    grid = sample(args(ckpt=ckpt, out=tmp_path / "grid.png", n=40))
+    grid = sample(args(ckpt=ckpt, out=tmp_path / "grid.png", n=40, columns=4))
     assert Image.open(grid).size == (4 * 18 + 2, 10 * 18 + 2)  # a row per class, 4 each
     one = sample(args(ckpt=ckpt, out=tmp_path / "three.png", n=16, class_=3))
     assert Image.open(one).size == (8 * 18 + 2, 2 * 18 + 2)
@@ -71,7 +77,7 @@ def test_toy_model_writes_points(runs, tmp_path):
     ("argv", "message"),
     [
         ([], "ckpt=PATH is required"),
-        (["ckpt=x", "colour=red"], "unknown argument 'colour=red'"),
+        (["ckpt=x", "colour=red"], "unknown option 'colour'"),
         (["ckpt=/nonexistent.ckpt"], "checkpoint /nonexistent.ckpt does not exist"),
         (["ckpt=CKPT", "class=3"], "class=... needs a class-conditional model"),
         (["ckpt=CKPT", "n=0"], "n must be >= 1"),
@@ -90,8 +96,13 @@ def test_mistakes_are_one_line(argv, message, runs, tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
 
 
-def test_parse_args_keeps_defaults():
-    assert parse_args(["ckpt=a.ckpt", "n=9"], DEFAULTS)["out"] == "samples.png"
+def test_options_keep_defaults_and_name_a_bad_value():
+    from ganlab.options import parse_options
+
+    opts = parse_options(SampleOptions, ["ckpt=a.ckpt", "n=9", "class=3"], {"class": "class_"})
+    assert (opts.out, opts.n, opts.class_) == ("samples.png", 9, 3)
+    with pytest.raises(UserError, match="^n: Value 'abc'"):
+        parse_options(SampleOptions, ["ckpt=a.ckpt", "n=abc"])
 
 
 def test_command_line(runs, tmp_path):

@@ -23,7 +23,9 @@ import pytest
 import torch
 from torch.testing import assert_close
 
+from ganlab.data.spec import DataSpec
 from ganlab.data.toy import ring
+from ganlab.families import LatentGAN
 from ganlab.losses import GradientPenalty, NonSaturatingLoss, R1Penalty, WassersteinLoss
 from ganlab.module import GANModule
 from ganlab.nets import MLP
@@ -82,19 +84,18 @@ class _Batches:
         return iter(self.batches)
 
 
-class SharedZModule(GANModule):
-    """z drawn as world*n rows from one stream, the same on every rank; each rank takes its own."""
+class SharedZ(LatentGAN):
+    """Training z drawn as world*n rows from one stream, the same on every rank; each rank
+    takes its own."""
 
-    def sample_z(self, n, generator=None):
-        if generator is not None:
-            return super().sample_z(n, generator)
+    def sample_z(self, n, generator):
         if not hasattr(self, "_shared_z"):
             self._shared_z = torch.Generator().manual_seed(SHARED_SEED + 1)
         _, world = _world()
         full = torch.randn(
-            world * n, self.latent_dim, generator=self._shared_z, dtype=torch.float64
+            world * n, self.latent.dim, generator=self._shared_z, dtype=torch.float64
         )
-        return _my_rows(full).to(self.device)
+        return _my_rows(full).to(generator.device)
 
 
 class SharedGradientPenalty(GradientPenalty):
@@ -147,17 +148,17 @@ def run_case(name: str, out: Path, devices: int) -> None:
     rank = int(os.environ.get("LOCAL_RANK", 0))
     # ranks build different nets: the strategy must broadcast rank 0's
     torch.manual_seed(100 + rank)
-    module = SharedZModule(
-        generator=MLP(2, 2, width=16, depth=2),
-        discriminator=MLP(2, 1, width=16, depth=2, activation="leaky_relu"),
+    family = SharedZ(
+        generator=functools.partial(MLP, 2, 2, width=16, depth=2),
+        discriminator=functools.partial(MLP, 2, 1, width=16, depth=2, activation="leaky_relu"),
         loss=case["loss"](),
         regularizers=[case["reg"]()],
-        optimizer_g=functools.partial(torch.optim.Adam, lr=1e-2, betas=(0.5, 0.9)),
-        optimizer_d=functools.partial(torch.optim.Adam, lr=1e-2, betas=(0.5, 0.9)),
         latent_dim=2,
         n_critic=case["n_critic"],
-        ema=case["ema"],
     )
+    family.setup(DataSpec("points", {"x": (2,)}))
+    adam = functools.partial(torch.optim.Adam, lr=1e-2, betas=(0.5, 0.9))
+    module = GANModule(family, {"g": adam, "d": adam}, ema=case["ema"])
     data = SharedBatches(2 * B // devices, STEPS, case["n_critic"])
     trainer = pl.Trainer(
         accelerator="cpu",
@@ -220,8 +221,8 @@ def test_two_ranks_match_one_process_with_twice_the_batch(name, tmp_path):
     final_ref = _load(ref / "final_rank0.pt")
     assert final0.keys() == final_ref.keys()
     moved = [k for k in final0 if not torch.equal(final_ref[k], init0[k])]
-    assert any(k.startswith("generator.") for k in moved) and any(
-        k.startswith("discriminator.") for k in moved
+    assert any(k.startswith("family.generator.") for k in moved) and any(
+        k.startswith("family.discriminator.") for k in moved
     ), "training did not move G and D"
     for key in final0:
         assert final0[key].dtype == torch.float64
@@ -326,7 +327,7 @@ def test_single_run_from_python_writes_files_once(tmp_path):
     _, module, data = build(compose_config(["logger=csv", "steps=10"], tmp_path / "check"))
     state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     module.load_state_dict(state)
-    expected = data.distribution.evaluate(module.generate(2500))
+    expected = data.distribution.evaluate(module.family.generate(2500))
     for key in ("modes", "hq", "rkl", "spread"):
         got = summary["metrics"][f"val/{key}"]
         if not math.isfinite(expected[key]):

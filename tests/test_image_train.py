@@ -155,7 +155,7 @@ def test_bf16_mixed_precision_trains_with_manual_optimization(tmp_path):
     for key in ("d_loss", "g_loss", "grad_norm/d", "grad_norm/g"):
         assert torch.isfinite(bf16.last[key]), key
     # the same seeded run differs in bf16: autocast was on
-    diff = (bf16.generator.out.weight - fp32.generator.out.weight).abs().max()
+    diff = (bf16.family.generator.out.weight - fp32.family.generator.out.weight).abs().max()
     assert 0 < diff < 0.1
 
 
@@ -174,7 +174,7 @@ def test_image_run_resumes_exactly(tmp_path):
     second = run_train(tmp_path / "split", *args, "resume=auto")
     assert second["status"] == "completed" and second["steps"] == 30
     a, b = params(tmp_path / "full"), params(tmp_path / "split")
-    assert any("generator_ema" in k for k in a) and any("running_mean" in k for k in a)
+    assert any("ema.generator" in k for k in a) and any("running_mean" in k for k in a)
     for key in a:
         assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
 
@@ -213,7 +213,7 @@ def test_conditional_samples_follow_their_labels(tmp_path):
     classify, held_out = digits_classifier(datamodule)
     assert held_out > 0.9  # the judge itself is reliable
     requested = torch.arange(1000) % 10
-    samples = module.generate(1000, y=requested)
+    samples = module.family.generate(1000, y=requested)
     agreement = float((torch.as_tensor(classify(samples)) == requested).float().mean())
     print(f"conditional agreement {agreement:.3f} (chance 0.1), classifier {held_out:.3f}")
     assert agreement > 0.5

@@ -1,7 +1,10 @@
-"""GANModule: phase isolation, step counting in G steps, EMA, argument checks."""
+"""GANModule, the runner of a family's phases: phase isolation, step counting in G steps,
+EMA, divergence, argument checks."""
 
 import csv
 import functools
+import os
+import sys
 
 import lightning.pytorch as pl
 import pytest
@@ -9,6 +12,7 @@ import torch
 from torch.testing import assert_close
 
 from ganlab.data.toy import ToyDataModule, ring
+from ganlab.families import LatentGAN
 from ganlab.losses import NonSaturatingLoss, R1Penalty
 from ganlab.module import GANModule
 from ganlab.nets import MLP
@@ -16,24 +20,32 @@ from ganlab.nets import MLP
 ADAM = functools.partial(torch.optim.Adam, lr=1e-3)
 
 
-def make_module(n_critic: int = 1, **kwargs) -> GANModule:
+def make_family(n_critic: int = 1, **kwargs) -> LatentGAN:
     torch.manual_seed(0)
     args = dict(
-        generator=MLP(2, 2, width=16, depth=2),
-        discriminator=MLP(2, 1, width=16, depth=2),
+        generator=functools.partial(MLP, 2, 2, width=16, depth=2),
+        discriminator=functools.partial(MLP, 2, 1, width=16, depth=2),
         loss=NonSaturatingLoss(),
-        optimizer_g=ADAM,
-        optimizer_d=ADAM,
         latent_dim=2,
         n_critic=n_critic,
     )
-    return GANModule(**{**args, **kwargs})
+    family = LatentGAN(**{**args, **kwargs})
+    family.setup(ring_data().spec)
+    return family
+
+
+def ring_data(steps: int = 1, n_critic: int = 1) -> ToyDataModule:
+    return ToyDataModule(ring(), dim=2, batch_size=32, steps=steps, batches_per_step=n_critic)
+
+
+def make_module(n_critic: int = 1, optimizer_g=ADAM, optimizer_d=ADAM, **kwargs) -> GANModule:
+    module_args = {k: kwargs.pop(k) for k in ("ema", "seed", "ema_rampup") if k in kwargs}
+    family = make_family(n_critic, **kwargs)
+    return GANModule(family, {"g": optimizer_g, "d": optimizer_d}, **module_args)
 
 
 def fit(module: GANModule, steps: int, tmp_path, **trainer_kwargs) -> pl.Trainer:
-    data = ToyDataModule(
-        ring(), dim=2, batch_size=32, steps=steps, batches_per_step=module.n_critic
-    )
+    data = ring_data(steps, module.family.n_critic)
     defaults = dict(
         accelerator="cpu",
         max_epochs=1,
@@ -56,37 +68,40 @@ def grads(net: torch.nn.Module) -> list[torch.Tensor | None]:
     return [None if p.grad is None else p.grad.clone() for p in net.parameters()]
 
 
-def test_d_step_leaves_g_untouched_and_g_step_leaves_d_untouched(tmp_path):
+def test_each_phase_changes_only_its_own_nets(tmp_path):
+    """Per-phase isolation: a D update leaves G's parameters (and gradients) bit-identical,
+    and a G update leaves D's; each phase does update its own nets."""
     module = make_module(n_critic=2)
+    family = module.family
+    nets = {"d": family.discriminator, "g": family.generator}
     checks = []
-    d_step, g_step = module._d_step, module._g_step
+    update = module._update
 
-    def checked_d_step(*args):
-        before, grads_before = snapshot(module.generator), grads(module.generator)
-        out = d_step(*args)
-        checks.append(("G during D step", before, snapshot(module.generator)))
-        for g0, g1 in zip(grads_before, grads(module.generator), strict=True):
-            assert (g0 is None and g1 is None) or torch.equal(g0, g1), "G got gradient in D step"
-        return out
-
-    def checked_g_step(*args):
-        before, grads_before = snapshot(module.discriminator), grads(module.discriminator)
-        out = g_step(*args)
-        checks.append(("D during G step", before, snapshot(module.discriminator)))
-        for g0, g1 in zip(grads_before, grads(module.discriminator), strict=True):
+    def checked_update(phase, item, opt, ctx):
+        other = nets["g" if phase.optimizer == "d" else "d"]
+        own_before, before, grads_before = (
+            snapshot(nets[phase.optimizer]),
+            snapshot(other),
+            grads(other),
+        )
+        out = update(phase, item, opt, ctx)
+        checks.append((phase.name, before, snapshot(other)))
+        for g0, g1 in zip(grads_before, grads(other), strict=True):
             assert (g0 is None and g1 is None) or torch.equal(g0, g1), (
-                "D accumulated gradient in the G step"
+                f"{phase.name}: gradient leak"
             )
+        changed = [
+            not torch.equal(a, b)
+            for a, b in zip(own_before, snapshot(nets[phase.optimizer]), strict=True)
+        ]
+        assert any(changed), f"phase {phase.name} did not update its own nets"
         return out
 
-    module._d_step, module._g_step = checked_d_step, checked_g_step
-    g0 = snapshot(module.generator)
+    module._update = checked_update
     fit(module, steps=3, tmp_path=tmp_path)
-    assert len(checks) == 3 * 2 + 3
+    assert [name for name, _, _ in checks] == ["d", "d", "g"] * 3
     for name, before, after in checks:
         assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True)), name
-    # ... and each phase does update its own network
-    assert not all(torch.equal(a, b) for a, b in zip(g0, snapshot(module.generator), strict=True))
 
 
 def test_steps_are_generator_updates_whatever_n_critic(tmp_path):
@@ -105,26 +120,25 @@ def test_steps_are_generator_updates_whatever_n_critic(tmp_path):
 
 
 def test_lazy_regularizer_is_applied_every_interval_and_scaled(tmp_path):
-    module = make_module(regularizers=[R1Penalty(weight=1.0, interval=4)])
-    real, fake = torch.randn(8, 2), torch.randn(8, 2)
-    full = R1Penalty(weight=1.0).penalty(module.discriminator, real, fake)
-    assert_close(module._regularize(real, fake, d_update=8), 4 * full)
-    assert module._regularize(real, fake, d_update=9) is None
+    family = make_family(regularizers=[R1Penalty(weight=1.0, interval=4)])
+    real, fake, gen = torch.randn(8, 2), torch.randn(8, 2), torch.Generator()
+    full = R1Penalty(weight=1.0).penalty(family.discriminator, real, fake)
+    assert_close(family._regularize(real, fake, 8, None, gen), 4 * full)
+    assert family._regularize(real, fake, 9, None, gen) is None
 
 
 def test_ema_update_formula():
     module = make_module(ema=0.9)
+    g, g_ema = module.family.generator, module.family.ema["generator"]
     with torch.no_grad():
-        for p in module.generator.parameters():
+        for p in g.parameters():
             p.add_(1.0)
     # past the ramp-up: beta; at step t the half-life is capped at 0.05 (t + 1) steps
     for g_step, beta in ((1000, 0.9), (0, 0.5**20), (99, 0.5 ** (1 / 5))):
         module.g_step = g_step
-        before = snapshot(module.generator_ema)
+        before = snapshot(g_ema)
         module._update_ema()
-        pairs = zip(
-            before, module.generator.parameters(), module.generator_ema.parameters(), strict=True
-        )
+        pairs = zip(before, g.parameters(), g_ema.parameters(), strict=True)
         for e0, p, e1 in pairs:
             assert_close(e1, beta * e0 + (1 - beta) * p.detach())
 
@@ -132,10 +146,10 @@ def test_ema_update_formula():
 def test_generate_uses_ema_generator_with_a_fixed_z():
     module = make_module(ema=0.999)
     with torch.no_grad():
-        for p in module.generator_ema.parameters():
+        for p in module.family.ema["generator"].parameters():
             p.zero_()
-    assert module.generate(10).abs().max() == 0  # samples come from the (zeroed) EMA copy
-    plain = make_module()
+    assert module.family.generate(10).abs().max() == 0  # samples come from the zeroed EMA
+    plain = make_module().family
     assert torch.equal(plain.generate(50), plain.generate(50))
 
 
@@ -170,3 +184,43 @@ def test_lr_decay_schedule_in_g_steps():
     assert_close(cosine.factor(50), 0.55)
     with pytest.raises(ValueError, match="shape must be one of"):
         LRDecay(total=10, shape="step")
+
+
+def test_divergence_is_read_at_the_logging_interval_and_stops_the_run(tmp_path):
+    """The step keeps the non-finite check on the device; the run stops as ``diverged`` when
+    the flag is read (the logging interval), naming the first bad step."""
+    module = make_module(optimizer_d=functools.partial(torch.optim.SGD, lr=1e30))
+    fit(module, steps=40, tmp_path=tmp_path, log_every_n_steps=10)
+    assert module.status == "diverged"
+    assert module.diverged_at is not None and module.diverged_at < module.g_step
+    assert module.g_step % 10 == 0  # found when the flag was read
+
+
+def test_training_step_reads_nothing_back_between_logging_intervals(tmp_path, monkeypatch):
+    """No host sync from ganlab's code in a step that does not log: no .item(), .tolist(),
+    float(), int() or bool() of a tensor (on a GPU each waits for the device). PyTorch's
+    own reads of CPU-side counters (Adam's step) are not syncs and are not counted."""
+    module = make_module(n_critic=2, regularizers=[R1Penalty(weight=1.0, interval=2)], ema=0.9)
+    reads = []
+    step = module.training_step
+
+    def watched_step(batch, batch_idx):
+        if (module.g_step + 1) % 5 == 0:  # a logging step: reading back is allowed
+            return step(batch, batch_idx)
+        with monkeypatch.context() as m:
+            for name in ("item", "tolist", "__float__", "__bool__", "__int__", "__index__"):
+                original = getattr(torch.Tensor, name)
+
+                def read(self, *a, _name=name, _original=original, **k):
+                    caller = sys._getframe(1).f_code.co_filename
+                    if f"{os.sep}ganlab{os.sep}" in caller:
+                        reads.append((module.g_step, _name, caller))
+                    return _original(self, *a, **k)
+
+                m.setattr(torch.Tensor, name, read)
+            return step(batch, batch_idx)
+
+    module.training_step = watched_step
+    fit(module, steps=12, tmp_path=tmp_path, log_every_n_steps=5)
+    assert module.g_step == 12 and module.status == "running"
+    assert reads == []

@@ -53,7 +53,9 @@ def final_tensors(run_dir: Path, overrides: list[str]) -> dict[str, list[torch.T
 
 def roles(module) -> dict[str, list[torch.Tensor]]:
     """The module's networks by role, parameters then buffers."""
-    nets = {"G": module.generator, "D": module.discriminator, "G_ema": module.generator_ema}
+    family = module.family
+    ema = family.ema["generator"] if family.ema is not None else None
+    nets = {"G": family.generator, "D": family.discriminator, "G_ema": ema}
     return {
         role: [*net.parameters(), *net.buffers()] for role, net in nets.items() if net is not None
     }

@@ -41,7 +41,7 @@ def test_every_data_model_and_experiment_is_toy_or_image():
     assert every == toy | IMAGE
     for override in toy | IMAGE:
         cfg = compose_config(["model=dcgan", override] if override in IMAGE else [override])
-        assert (cfg.model.input == "image") == (override in IMAGE), override
+        assert (cfg.model.input == "images") == (override in IMAGE), override
 
 
 @pytest.mark.parametrize("override", SMOKE)

@@ -1,6 +1,7 @@
-"""Checks made before training: configurations that cannot work, and checkpoints to resume.
+"""Checks of checkpoints before they are used: readable, ganlab's, and which one to resume.
 
-Each failure is one line naming the conflicting choices and what would work.
+Each failure is one line. (What cannot train together is checked by the families, which
+know what they need: ``ganlab.families``.)
 """
 
 from __future__ import annotations
@@ -12,69 +13,8 @@ from typing import Any
 import torch
 
 from ganlab.errors import UserError
-from ganlab.nets import has_batchnorm
 
 log = logging.getLogger(__name__)
-
-
-def check_compatible(
-    module: Any, choices: dict[str, str], steps: int, interval: tuple[str, int]
-) -> None:
-    """Raise ``UserError`` for combinations that cannot work; warn for ones that waste a run.
-
-    ``choices`` are Hydra's group choices (``loss``, ``model``, ...), used in the messages;
-    ``interval`` is the name and value of the evaluation interval that applies to the data
-    (``eval_every`` for points, ``sample_every`` for images).
-    """
-    penalties = [type(r).__name__ for r in module.regularizers if r.needs_input_gradient]
-    if penalties and has_batchnorm(module.discriminator):
-        # the penalty is per sample; BatchNorm couples the samples of a batch
-        # (Gulrajani et al. 2017, sec. 4)
-        raise UserError(
-            f"loss={choices.get('loss')} with {', '.join(penalties)} needs a critic without "
-            f"BatchNorm, but model={choices.get('model')} has BatchNorm in D: "
-            "set model.discriminator.norm=layer (or none)"
-        )
-    name, every = interval
-    if every > steps:
-        log.warning(
-            "%s=%d is larger than steps=%d: samples are evaluated only once, after the last step",
-            name,
-            every,
-            steps,
-        )
-
-
-IMAGE_DATA = "digits, stacked_digits, mnist, fashion_mnist, stacked_mnist, cifar10, folder"
-LABELLED_DATA = "digits, stacked_digits, mnist, fashion_mnist, stacked_mnist, cifar10"
-
-
-def check_pairing(
-    model_input: str,
-    data_kind: str,
-    conditional: bool,
-    num_classes: int,
-    model: str | None,
-    data: str | None,
-) -> None:
-    """``UserError`` when the model cannot take the data: an image model on vector data
-    (or the reverse), a class-conditional model on an unlabelled set."""
-    if model_input != data_kind:
-        what = {"image": "images", "vector": "vectors (points)"}
-        fix = (
-            f"data={IMAGE_DATA.replace(', ', '|')}"
-            if model_input == "image"
-            else "model=dcgan|resnet"
-        )
-        raise UserError(
-            f"model={model} generates {what[model_input]} but data={data} holds "
-            f"{what[data_kind]}: choose {fix}"
-        )
-    if conditional and not num_classes:
-        raise UserError(
-            f"model.conditional=true needs labelled data, but data={data} has no labels: "
-            f"choose data={LABELLED_DATA.replace(', ', '|')} or model.conditional=false"
-        )
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:

@@ -3,20 +3,22 @@ averaged once per update, BatchNorm buffers and diagnostics shared across ranks.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import Tensor, nn
 
 
-def grad_norm(module: nn.Module) -> Tensor:
-    """L2 norm of all gradients of ``module`` (0 when none)."""
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
+def grad_norm(params: Iterable[nn.Parameter]) -> Tensor:
+    """L2 norm of all gradients of ``params`` (0 when none)."""
+    grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return torch.zeros(())
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
-def average_gradients(module: nn.Module, world_size: int) -> None:
-    """Average ``module``'s gradients over all processes with one flattened all_reduce.
+def average_gradients(params: Iterable[nn.Parameter], world_size: int) -> None:
+    """Average the gradients of ``params`` over all processes with one flattened all_reduce.
 
     The GAN training loops of StyleGAN2-ADA/StyleGAN3 do this instead of relying on
     DistributedDataParallel's reducer, which assumes one backward per forward and does
@@ -25,7 +27,7 @@ def average_gradients(module: nn.Module, world_size: int) -> None:
     """
     if world_size < 2:
         return
-    params = [p for p in module.parameters() if p.grad is not None]
+    params = [p for p in params if p.grad is not None]
     if not params:
         return
     flat = torch.cat([p.grad.flatten() for p in params])

@@ -13,56 +13,70 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import hydra
-import torch
 
-from ganlab.checkpoints import load_generator
+from ganlab.checkpoints import load_trained
 from ganlab.errors import UserError
 from ganlab.metrics.scorer import ImageScorer
-from ganlab.sample import int_arg, parse_args
-
-DEFAULTS = {
-    "ckpt": None, "metrics": "fid,kid,is,pr,modes", "n": "10000", "n_real": "10000",
-    "extractor": "classifier", "split": "train", "inception_weights": None, "ema": "true",
-    "device": "cpu", "out": None, "cache_dir": None,
-}  # fmt: skip
+from ganlab.options import parse_options
+from ganlab.sample import CKPT_HINT
 
 
-def _datamodule(config: Any) -> Any:
+@dataclass
+class EvaluateOptions:
+    ckpt: str = field(default="???", metadata={"required": CKPT_HINT})
+    metrics: str = "fid,kid,is,pr,modes"
+    n: int = 10_000
+    n_real: int = 10_000
+    extractor: str = "classifier"
+    split: str = "train"
+    inception_weights: str | None = None
+    ema: bool = True
+    device: str = "cpu"
+    out: str | None = None
+    cache_dir: str | None = None
+
+
+def _datamodule(config: Any, spec: Any) -> Any:
     """The run's data module, for its real images (no training batches are drawn)."""
+    if spec.kind != "images":
+        raise UserError(f"evaluate scores image samples; this checkpoint's data gives {spec.words}")
     datamodule = hydra.utils.instantiate(config.data, steps=1, batches_per_step=1)
-    if not hasattr(datamodule, "image_shape"):
-        raise UserError("evaluate scores image models; this checkpoint is of a vector model")
     datamodule.prepare_data()
     return datamodule
 
 
-def evaluate(args: dict[str, str | None]) -> dict[str, Any]:
-    """Score the checkpoint in ``args``; returns the report written as JSON."""
-    g = load_generator(args["ckpt"], ema=args["ema"] != "false", device=args["device"])
-    n = int_arg(args, "n", 2)
+def evaluate(opts: EvaluateOptions) -> dict[str, Any]:
+    """Score the checkpoint of ``opts``; returns the report written as JSON."""
+    trained = load_trained(opts.ckpt, ema=opts.ema, device=opts.device)
+    family = trained.family
+    for key in ("n", "n_real"):
+        if getattr(opts, key) < 2:
+            raise UserError(f"{key} must be >= 2, got {getattr(opts, key)}")
     try:
         scorer = ImageScorer(
-            n_real=int_arg(args, "n_real", 2),
-            extractor=args["extractor"],
-            metrics=[m for m in args["metrics"].split(",") if m],
-            real_split=args["split"],
-            inception_weights=args["inception_weights"],
-            cache_dir=args["cache_dir"],
+            n_real=opts.n_real,
+            extractor=opts.extractor,
+            metrics=[m for m in opts.metrics.split(",") if m],
+            real_split=opts.split,
+            inception_weights=opts.inception_weights,
+            cache_dir=opts.cache_dir,
         )
     except ValueError as err:
         raise UserError(str(err)) from None
     start = time.perf_counter()
-    scorer.prepare(_datamodule(g.config), args["device"])
-    labels = torch.arange(n, device=g.device) % g.num_classes if g.num_classes else None
-    values = scorer.score(g(g.z(n), labels).float(), None if labels is None else labels.cpu())
+    scorer.prepare(_datamodule(trained.config, trained.spec), opts.device)
+    labels = family.fixed_labels(opts.n)
+    samples = family.generate(opts.n).float()
+    values = scorer.score(samples, None if labels is None else labels.cpu())
     return {
-        "checkpoint": str(args["ckpt"]),
-        "step": g.step,
-        "generator": "ema" if g.ema else "raw",
+        "checkpoint": str(opts.ckpt),
+        "step": trained.step,
+        "generator": "ema" if trained.ema else "raw",
         "metrics": values,
         "mode_fractions": scorer.fractions,
         "provenance": scorer.provenance,
@@ -91,13 +105,13 @@ def print_table(report: dict[str, Any]) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: one ``error: ...`` line and exit 2 for a mistake."""
     try:
-        args = parse_args(sys.argv[1:] if argv is None else argv, DEFAULTS)
-        report = evaluate(args)
+        opts = parse_options(EvaluateOptions, sys.argv[1:] if argv is None else argv)
+        report = evaluate(opts)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
-    ckpt = Path(args["ckpt"])
-    out = Path(args["out"] or ckpt.with_name(f"{ckpt.stem}_metrics.json"))
+    ckpt = Path(opts.ckpt)
+    out = Path(opts.out or ckpt.with_name(f"{ckpt.stem}_metrics.json"))
     out.write_text(json.dumps(report, indent=2) + "\n")
     print_table(report)
     print(f"wrote {out}")

@@ -1,5 +1,5 @@
 """``python -m ganlab.sample ckpt=PATH [n=64] [out=samples.png] [class=3] [interpolate=4]``:
-images (or points) from a trained generator.
+images (or points) from a trained latent GAN.
 
 - ``out=*.png`` (or .jpg): a grid of ``n`` samples, ``columns`` per row; a conditional
   model gets one row per class (or only ``class``).
@@ -9,7 +9,8 @@ images (or points) from a trained generator.
 - ``out=*.csv``: points of a vector (toy) model, one per line.
 
 The default z is the run's evaluation z, so ``n=64 out=grid.png`` redraws the run's last
-grid; ``seed=S`` draws others. ``ema=false`` samples the raw generator instead of its EMA.
+grid pixel for pixel (a conditional run's too); ``seed=S`` draws others. ``ema=false``
+samples the raw generator instead of its EMA.
 """
 
 from __future__ import annotations
@@ -17,88 +18,99 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.utils import save_image
+from torch import Tensor
 
-from ganlab.callbacks.samples import slerp
-from ganlab.checkpoints import TrainedGenerator, load_generator
+from ganlab.checkpoints import Trained, load_trained
 from ganlab.errors import UserError
+from ganlab.latent import slerp
+from ganlab.options import parse_options
 
-DEFAULTS = {
-    "ckpt": None, "n": "64", "out": "samples.png", "class": None, "interpolate": "0",
-    "steps": "10", "columns": "8", "seed": None, "ema": "true", "device": "cpu",
-}  # fmt: skip
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+CKPT_HINT = "PATH"  # a run's checkpoints/last.ckpt or best.ckpt
 
 
-def parse_args(argv: Sequence[str], defaults: dict[str, str | None]) -> dict[str, str | None]:
-    """``key=value`` arguments (Hydra's style) over ``defaults``; unknown keys are errors."""
-    args = dict(defaults)
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if not sep or key not in defaults:
-            raise UserError(
-                f"unknown argument {arg!r}; use key=value with keys: {', '.join(defaults)}"
-            )
-        args[key] = value
-    if not args.get("ckpt"):
-        raise UserError("ckpt=PATH is required (a run's checkpoints/last.ckpt or best.ckpt)")
-    return args
+@dataclass
+class SampleOptions:
+    ckpt: str = field(default="???", metadata={"required": CKPT_HINT})
+    n: int = 64
+    out: str = "samples.png"
+    class_: int | None = None
+    interpolate: int = 0
+    steps: int = 10
+    columns: int = 8
+    seed: int | None = None
+    ema: bool = True
+    device: str = "cpu"
 
 
-def int_arg(args: dict, key: str, minimum: int = 0) -> int:
-    try:
-        value = int(args[key])
-    except (TypeError, ValueError):
-        raise UserError(f"{key} must be an integer, got {args[key]!r}") from None
+def _at_least(value: int, minimum: int, key: str) -> int:
     if value < minimum:
         raise UserError(f"{key} must be >= {minimum}, got {value}")
     return value
 
 
-def _labels(g: TrainedGenerator, n: int, cls: str | None) -> torch.Tensor | None:
+def _z(trained: Trained, n: int, seed: int | None) -> Tensor:
+    """The run's evaluation z by default, or the stream of ``seed``."""
+    family = trained.family
+    if seed is None:
+        return family.fixed_z(n, trained.device)
+    return family.latent.draw(n, torch.Generator(device=trained.device).manual_seed(seed))
+
+
+def _labels(trained: Trained, n: int, cls: int | None) -> Tensor | None:
+    classes = trained.family.num_classes
     if cls is None:
-        return None if not g.num_classes else torch.arange(n) % g.num_classes
-    if not g.num_classes:
+        return None if not classes else torch.arange(n, device=trained.device) % classes
+    if not classes:
         raise UserError("class=... needs a class-conditional model; this one is unconditional")
-    c = int(cls)
-    if not 0 <= c < g.num_classes:
-        raise UserError(f"class must be in [0, {g.num_classes}), got {c}")
-    return torch.full((n,), c, dtype=torch.long)
+    if not 0 <= cls < classes:
+        raise UserError(f"class must be in [0, {classes}), got {cls}")
+    return torch.full((n,), cls, dtype=torch.long, device=trained.device)
 
 
-def sample(args: dict[str, str | None]) -> Path:
-    """Write what ``args`` ask for; returns the path written."""
-    g = load_generator(args["ckpt"], ema=args["ema"] != "false", device=args["device"])
-    n, out = int_arg(args, "n", 1), Path(args["out"])
-    seed = None if args["seed"] is None else int_arg(args, "seed")
-    if int_arg(args, "interpolate"):
-        return _interpolation(g, args, out, seed)
-    y = _labels(g, n, args["class"])
-    columns = int_arg(args, "columns", 1)
-    grid = out.suffix.lower() in IMAGE_SUFFIXES
-    if grid and y is not None and args["class"] is None:  # a grid row per class
-        columns = max(1, n // g.num_classes)
-        y = torch.arange(g.num_classes).repeat_interleave(columns)[:n]
-        n = len(y)
-    z = g.z(n, seed)
-    images = g(z, None if y is None else y.to(g.device)).float().cpu()
-    return _write(images, out, columns, y)
+def sample(opts: SampleOptions) -> Path:
+    """Write what ``opts`` ask for; returns the path written."""
+    trained = load_trained(opts.ckpt, ema=opts.ema, device=opts.device)
+    if trained.family.latent is None:
+        raise UserError(
+            f"sample draws from a latent GAN; this checkpoint is {trained.family.name}, "
+            "which has no latent: use python -m ganlab.translate"
+        )
+    n, out = _at_least(opts.n, 1, "n"), Path(opts.out)
+    columns = _at_least(opts.columns, 1, "columns")
+    if _at_least(opts.interpolate, 0, "interpolate"):
+        return _interpolation(trained, opts, out)
+    family = trained.family
+    if out.suffix.lower() in IMAGE_SUFFIXES and family.num_classes and opts.class_ is None:
+        if opts.seed is None:  # the run's grid: a row per class, column j keeps its z
+            images, columns = family.grid(n, columns)
+            return _write(images.float().cpu(), out, columns, None)
+    y = _labels(trained, n, opts.class_)
+    images = family.generate(n, z=_z(trained, n, opts.seed), y=y).float().cpu()
+    return _write(images, out, columns, None if y is None else y.cpu())
 
 
-def _interpolation(g: TrainedGenerator, args: dict, out: Path, seed: int | None) -> Path:
-    rows, steps = int_arg(args, "interpolate", 1), int_arg(args, "steps", 2)
-    z = g.z(2 * rows, seed)
-    walk = slerp(z[0::2], z[1::2], torch.linspace(0, 1, steps, device=g.device)).flatten(0, 1)
-    y = _labels(g, rows, args["class"])
-    y = None if y is None else y.repeat_interleave(steps).to(g.device)
-    return _write(g(walk, y).float().cpu(), out, steps, None)
+def _interpolation(trained: Trained, opts: SampleOptions, out: Path) -> Path:
+    rows, steps = opts.interpolate, _at_least(opts.steps, 2, "steps")
+    family = trained.family
+    if opts.seed is None and opts.class_ is None:
+        return _write(family.interpolation(rows, steps).float().cpu(), out, steps, None)
+    z = _z(trained, 2 * rows, opts.seed)
+    t = torch.linspace(0, 1, steps, device=trained.device)
+    walk = slerp(z[0::2], z[1::2], t).flatten(0, 1)
+    y = _labels(trained, rows, opts.class_)
+    y = None if y is None else y.repeat_interleave(steps)
+    return _write(family.generate(len(walk), z=walk, y=y).float().cpu(), out, steps, None)
 
 
-def _write(images: torch.Tensor, out: Path, columns: int, y: torch.Tensor | None) -> Path:
+def _write(images: Tensor, out: Path, columns: int, y: Tensor | None) -> Path:
+    from torchvision.utils import save_image
+
     if images.dim() == 2:  # points of a vector model
         if out.suffix != ".csv":
             raise UserError(f"this model makes points, not images: use out=<file>.csv, not {out}")
@@ -119,8 +131,9 @@ def _write(images: torch.Tensor, out: Path, columns: int, y: torch.Tensor | None
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: one ``error: ...`` line and exit 2 for a mistake."""
     try:
-        args = parse_args(sys.argv[1:] if argv is None else argv, DEFAULTS)
-        path = sample(args)
+        opts = parse_options(SampleOptions, sys.argv[1:] if argv is None else argv,
+                             aliases={"class": "class_"})  # fmt: skip
+        path = sample(opts)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -27,8 +27,10 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
+from ganlab.assemble import build_node, make_family
 from ganlab.callbacks.checkpoint import stop_on_signals
-from ganlab.checks import check_compatible, check_pairing, resolve_resume
+from ganlab.callbacks.summary import SummaryPart
+from ganlab.checks import resolve_resume
 from ganlab.errors import UserError
 from ganlab.module import GANModule
 
@@ -74,58 +76,22 @@ def compose_config(
     return cfg
 
 
-def _build(node: DictConfig, what: str, **kwargs: Any) -> Any:
-    log.info("Instantiating %s <%s>", what, node.get("_target_"))
-    return hydra.utils.instantiate(node, **kwargs)
-
-
-def _net_kwargs(cfg: DictConfig, datamodule: pl.LightningDataModule) -> dict[str, Any]:
-    """What an image network learns from the data: image size, channels and, for a
-    class-conditional model, the number of classes."""
-    choices = HydraConfig.get().runtime.choices
-    model_input = cfg.model.get("input", "vector")
-    check_pairing(
-        model_input,
-        "image" if hasattr(datamodule, "image_shape") else "vector",
-        bool(cfg.model.get("conditional")),
-        getattr(datamodule, "num_classes", 0),
-        model=choices.get("model"),
-        data=choices.get("data"),
-    )
-    if model_input != "image":
-        return {}
-    kwargs = {"image_size": datamodule.image_size, "channels": datamodule.channels}
-    if cfg.model.get("conditional"):
-        kwargs["num_classes"] = datamodule.num_classes
-    return kwargs
-
-
 def build(cfg: DictConfig) -> tuple[pl.Trainer, GANModule, pl.LightningDataModule]:
-    """Instantiate data, networks, loss, module, callbacks, loggers and trainer from cfg."""
-    datamodule = _build(cfg.data, "data", steps=cfg.steps, batches_per_step=cfg.n_critic)
-    net_kwargs = _net_kwargs(cfg, datamodule)
+    """Instantiate data, family (nets, loss), module, callbacks, loggers and trainer."""
+    datamodule = build_node(cfg.data, "data", steps=cfg.steps, batches_per_step=cfg.n_critic)
+    spec = datamodule.spec
+    family = make_family(cfg, spec, dict(HydraConfig.get().runtime.choices))
+    optimizers = {name: build_node(node, f"optimizer_{name}") for name, node in cfg.optim.items()}
     module = GANModule(
-        generator=_build(cfg.model.generator, "generator", **net_kwargs),
-        discriminator=_build(cfg.model.discriminator, "discriminator", **net_kwargs),
-        loss=_build(cfg.loss, "loss"),
-        regularizers=[_build(r, "regularizer") for r in cfg.regularizers.values() if r],
-        optimizer_g=_build(cfg.optim.g, "optimizer_g"),
-        optimizer_d=_build(cfg.optim.d, "optimizer_d"),
-        latent_dim=cfg.latent.dim,
-        latent_dist=cfg.latent.dist,
-        n_critic=cfg.n_critic,
-        seed=cfg.seed,
-        ema=cfg.ema,
-        ema_rampup=cfg.get("ema_rampup"),
-        num_classes=net_kwargs.get("num_classes", 0),
+        family, optimizers, seed=cfg.seed, ema=cfg.ema, ema_rampup=cfg.get("ema_rampup")
     )
     module.build_info = {
         "config": OmegaConf.to_container(cfg, resolve=False),
-        "net_kwargs": dict(net_kwargs),
+        "spec": spec.to_dict(),
     }
-    callbacks = [_build(c, "callback") for c in cfg.callbacks.values() if c]
-    loggers = [_build(lg, "logger") for lg in cfg.logger.values() if lg]
-    trainer = _build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
+    callbacks = [build_node(c, "callback") for c in cfg.callbacks.values() if c]
+    loggers = [build_node(lg, "logger") for lg in cfg.logger.values() if lg]
+    trainer = build_node(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
     return trainer, module, datamodule
 
 
@@ -144,9 +110,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     with stop_on_signals():
         try:
             trainer, module, datamodule = build(cfg)
-            key = "sample_every" if hasattr(datamodule, "image_shape") else "eval_every"
-            interval = (key, cfg[key])
-            check_compatible(module, dict(hydra_cfg.runtime.choices), cfg.steps, interval)
         except (InstantiationException, OmegaConfBaseException, ValueError) as err:
             raise UserError(_one_line(err)) from err
         for logger in trainer.loggers:
@@ -167,22 +130,20 @@ def _finite(x: float) -> float | None:
 
 
 def _summarize(trainer: pl.Trainer, module: GANModule, seconds: float) -> dict[str, Any]:
+    module.check_finite()  # divergence after the last logged step counts too
     metrics = {k: _finite(float(v)) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-    health = next((c for c in trainer.callbacks if hasattr(c, "raised")), None)
-    scorer = next((c.scorer for c in trainer.callbacks if hasattr(c, "scorer")), None)
-    signal_name = next(
-        (c.interrupted_by for c in trainer.callbacks if hasattr(c, "interrupted_by")), None
-    )
+    parts: dict[str, Any] = {"health": {}}
+    for callback in trainer.callbacks:
+        if isinstance(callback, SummaryPart):
+            parts.update(callback.summary(module))
     return {
         "status": "completed" if module.status == "running" else module.status,
         "steps": module.g_step,
+        **({"diverged_at": module.diverged_at} if module.status == "diverged" else {}),
         "seconds": round(seconds, 2),
         "metrics": {k: v for k, v in sorted(metrics.items()) if k.startswith("val/")},
-        "health": getattr(health, "raised", {}),
-        **({"metrics_provenance": scorer.provenance} if scorer and scorer.provenance else {}),
-        **({"mode_fractions": scorer.fractions} if scorer and scorer.fractions else {}),
+        **parts,
         "run_dir": str(trainer.default_root_dir),
-        **({"signal": signal_name} if module.status == "interrupted" else {}),
     }
 
 

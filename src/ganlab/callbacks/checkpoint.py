@@ -12,6 +12,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 
+from ganlab.callbacks.summary import SummaryPart
 from ganlab.loggers import RunCSVLogger
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def stop_on_signals() -> Iterator[None]:
             signal.signal(s, handler)
 
 
-class Checkpoint(pl.Callback):
+class Checkpoint(SummaryPart, pl.Callback):
     """Saves ``<run dir>/checkpoints/last.ckpt`` every ``every`` G steps and after the last.
 
     - Atomic: written beside its destination, then renamed over it, so an interruption
@@ -68,10 +69,11 @@ class Checkpoint(pl.Callback):
         self._trainer = trainer
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, *args) -> None:
-        if module.status == "diverged":
-            return
         if _requested or trainer.received_sigterm:
             self.interrupted_by = _requested[0] if _requested else "SIGTERM"
+        due = self.interrupted_by or module.g_step % self.every == 0 or trainer.is_last_batch
+        if not due or not module.check_finite():  # never a NaN checkpoint over a good one
+            return
         if self.interrupted_by:
             path = self.save(trainer)
             module.status = "interrupted"
@@ -85,11 +87,17 @@ class Checkpoint(pl.Callback):
                     path,
                     trainer.default_root_dir,
                 )
-        elif module.g_step % self.every == 0 or trainer.is_last_batch:
+        else:
             self.save(trainer)
 
     def save(self, trainer: pl.Trainer) -> Path:
         return save_atomic(trainer, self.path(trainer))
+
+    def summary(self, module: pl.LightningModule) -> dict[str, Any]:
+        """The signal that interrupted the run, if one did."""
+        if module.status != "interrupted":
+            return {}
+        return {"signal": self.interrupted_by or "SIGTERM"}
 
     # -------------------------------------------------------------- state
     def _csv_loggers(self) -> list[RunCSVLogger]:

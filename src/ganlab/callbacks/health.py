@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections import deque
+from typing import Any
 
 import lightning.pytorch as pl
+import torch
+from torch import Tensor
 
+from ganlab.callbacks.summary import SummaryPart
 from ganlab.loggers import log_now
 
 log = logging.getLogger(__name__)
@@ -20,7 +23,7 @@ ADVICE = {
 }
 
 
-class Health(pl.Callback):
+class Health(SummaryPart, pl.Callback):
     """Flags a vanishing G gradient, a D that wins outright, and mode collapse.
 
     Each flag is logged as ``health/<flag>`` (0/1) every ``window`` steps and announced
@@ -51,8 +54,9 @@ class Health(pl.Callback):
         self.vanishing_ratio, self.vanishing_abs = vanishing_ratio, vanishing_abs
         self.d_acc, self.min_spread, self.modes_drop = d_acc, min_spread, modes_drop
         self.warmup = warmup
-        self._g_norms: deque[float] = deque(maxlen=window)
-        self._d_accs: deque[float] = deque(maxlen=window)
+        # per-step diagnostics of the current window, kept on the device until judged
+        self._g_norms: list[Tensor] = []
+        self._d_accs: list[Tensor] = []
         self._peak_g_norm = 0.0
         self._best_modes = 0.0
         self._last_eval = None
@@ -64,10 +68,10 @@ class Health(pl.Callback):
         if module.status == "diverged":
             return
         last = module.last
-        self._g_norms.append(float(last["grad_norm/g"]))
+        self._g_norms.append(last["grad_norm/g"])
         if "d_acc" in last:
-            self._d_accs.append(float(last["d_acc"]))
-        if module.g_step % self.window == 0:
+            self._d_accs.append(last["d_acc"])
+        if module.g_step % self.window == 0 and module.check_finite():
             self._judge_gradients()
             self._report(trainer, module.g_step)
         spread = trainer.callback_metrics.get("val/spread")
@@ -78,13 +82,18 @@ class Health(pl.Callback):
             self._report(trainer, module.g_step)
 
     def _judge_gradients(self) -> None:
-        g_norm = sum(self._g_norms) / len(self._g_norms)
+        """Judge the window's means (one host read of the window's values)."""
+        full_window = len(self._d_accs) >= self.window
+        values = torch.stack([torch.stack(v).double().mean() for v in (self._g_norms,
+                              self._d_accs) if v]).tolist()  # fmt: skip
+        self._g_norms, self._d_accs = [], []
+        g_norm = values[0]
         self._peak_g_norm = max(self._peak_g_norm, g_norm)
         self.active["vanishing_g_grad"] = (
             g_norm < self.vanishing_abs or g_norm < self.vanishing_ratio * self._peak_g_norm
         )
-        if len(self._d_accs) == self.window:
-            self.active["d_wins"] = sum(self._d_accs) / self.window >= self.d_acc
+        if full_window:
+            self.active["d_wins"] = values[1] >= self.d_acc
 
     def _judge_samples(self, spread: float, modes) -> None:
         collapsed = spread < self.min_spread
@@ -107,3 +116,23 @@ class Health(pl.Callback):
                 else:
                     log.info("health: step %d: %s cleared", step, flag)
         log_now(trainer, {f"health/{k}": float(v) for k, v in self.active.items()}, step)
+
+    def summary(self, module: Any) -> dict[str, Any]:
+        return {"health": dict(self.raised)}
+
+    # -------------------------------------------------------------- state (exact resume)
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "peak_g_norm": self._peak_g_norm,
+            "best_modes": self._best_modes,
+            "active": dict(self.active),
+            "shown": dict(self._shown),
+            "raised": dict(self.raised),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._peak_g_norm = state.get("peak_g_norm", 0.0)
+        self._best_modes = state.get("best_modes", 0.0)
+        self.active.update(state.get("active", {}))
+        self._shown.update(state.get("shown", {}))
+        self.raised.update(state.get("raised", {}))

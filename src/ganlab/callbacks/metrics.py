@@ -4,7 +4,6 @@ mode coverage, with the best checkpoint kept by a monitored metric."""
 from __future__ import annotations
 
 import logging
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -14,16 +13,17 @@ from lightning.pytorch.loggers import WandbLogger
 
 from ganlab.callbacks.checkpoint import save_atomic
 from ganlab.callbacks.evaluate import generate_across_ranks
+from ganlab.callbacks.schedule import Scheduled
+from ganlab.callbacks.summary import SummaryPart
 from ganlab.loggers import log_now
+from ganlab.metrics.registry import metric
 from ganlab.metrics.scorer import ImageScorer
 from ganlab.module import GANModule
 
 log = logging.getLogger(__name__)
 
-HIGHER_IS_BETTER = ("modes", "is", "precision", "recall", "classifier_acc", "class_acc")
 
-
-class ImageMetrics(pl.Callback):
+class ImageMetrics(SummaryPart, Scheduled):
     """Every ``every`` G steps and after the last: ``n_samples`` from the fixed evaluation z
     (generated in shares across ranks and gathered) scored by an ``ImageScorer`` (FID, KID,
     IS, precision/recall, mode coverage; see ``ganlab.metrics.scorer``), logged as
@@ -33,10 +33,12 @@ class ImageMetrics(pl.Callback):
     Args:
         every: interval in G steps.
         n_samples: generated samples per evaluation.
-        monitor: ``val/<metric>`` to keep the best checkpoint by (None: keep none); FID/KID
-            lower is better, modes/IS/precision/recall higher.
+        monitor: ``val/<metric>`` to keep the best checkpoint by (None: keep none); whether
+            lower or higher is better comes from the metric registry.
         **scorer: the ``ImageScorer``'s arguments (n_real, extractor, metrics, ...).
     """
+
+    kinds = ("images",)
 
     def __init__(
         self,
@@ -45,27 +47,15 @@ class ImageMetrics(pl.Callback):
         monitor: str | None = "val/fid",
         **scorer: Any,
     ) -> None:
-        if every < 1 or n_samples < 2:
-            raise ValueError(
-                f"ImageMetrics: every >= 1 and n_samples >= 2 needed, got {every}, {n_samples}"
-            )
-        self.every, self.n_samples, self.monitor = every, n_samples, monitor
+        if n_samples < 2:
+            raise ValueError(f"ImageMetrics: n_samples >= 2 needed, got {n_samples}")
+        super().__init__(every)
+        self.n_samples, self.monitor = n_samples, monitor
         self.scorer = ImageScorer(**scorer)
         self.best: float | None = None
-        self._last_step: int | None = None
-        self._active = False
 
-    def setup(self, trainer: pl.Trainer, module: GANModule, stage: str) -> None:
-        self._active = hasattr(trainer.datamodule, "image_shape")
-
-    def on_train_batch_end(self, trainer: pl.Trainer, module: GANModule, *args) -> None:
-        if module.status == "running" and self._active:
-            if module.g_step % self.every == 0 or trainer.is_last_batch:
-                self.evaluate(trainer, module)
-
-    def on_train_end(self, trainer: pl.Trainer, module: GANModule) -> None:
-        if module.status == "running" and self._active and self._last_step != module.g_step:
-            self.evaluate(trainer, module)
+    def act(self, trainer: pl.Trainer, module: GANModule) -> None:
+        self.evaluate(trainer, module)
 
     def evaluate(self, trainer: pl.Trainer, module: GANModule) -> dict[str, float]:
         if not self.scorer.ready:
@@ -73,9 +63,10 @@ class ImageMetrics(pl.Callback):
         start = time.perf_counter()
         if trainer.is_global_zero:  # it can take a while: say what is happening
             log.info("metrics at step %d: scoring %d samples...", module.g_step, self.n_samples)
-        samples = generate_across_ranks(trainer, module, self.n_samples)  # (N, C, H, W)
-        values = self.scorer.score(samples, module.fixed_labels(self.n_samples))
-        step = self._last_step = module.g_step
+        family = module.family
+        samples = generate_across_ranks(trainer, family, self.n_samples)  # (N, C, H, W)
+        values = self.scorer.score(samples, family.fixed_labels(self.n_samples))
+        step = module.g_step
         log_now(trainer, {f"val/{k}": v for k, v in values.items()}, step)
         trainer.progress_bar_metrics.update(
             {k: round(v, 3) for k, v in values.items() if k in ("fid", "modes")}
@@ -128,16 +119,21 @@ class ImageMetrics(pl.Callback):
     def _keep_best(self, trainer: pl.Trainer, values: dict[str, float]) -> None:
         if not self.monitor:
             return
-        key = self.monitor.removeprefix("val/")
-        value = values.get(key)
-        if value is None or not math.isfinite(value):
-            return
-        higher = key in HIGHER_IS_BETTER
-        if self.best is None or (value > self.best if higher else value < self.best):
+        value = values.get(self.monitor.removeprefix("val/"))
+        if value is not None and metric(self.monitor).better(value, self.best):
             self.best = value
             path = Path(trainer.default_root_dir) / "checkpoints" / "best.ckpt"
             save_atomic(trainer, path)
             log.info("metrics: new best %s %.4g: saved %s", self.monitor, value, path)
+
+    def summary(self, module: GANModule) -> dict[str, Any]:
+        """How the metrics were computed, and the last evaluation's mode fractions."""
+        out: dict[str, Any] = {}
+        if self.scorer.provenance:
+            out["metrics_provenance"] = self.scorer.provenance
+        if self.scorer.fractions:
+            out["mode_fractions"] = self.scorer.fractions
+        return out
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best}

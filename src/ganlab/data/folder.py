@@ -103,6 +103,8 @@ class ImageFolder(LoaderImageData):
     are an error naming the first (``on_error="raise"``) or skipped with a warning
     (``on_error="skip"``). Only a "train" split."""
 
+    labelled = False
+
     def __init__(
         self,
         path: str,

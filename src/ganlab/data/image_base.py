@@ -24,6 +24,7 @@ from ganlab.data.sampling import (
     to_float,
     worker_message,
 )
+from ganlab.data.spec import DataSpec
 from ganlab.errors import UserError
 from ganlab.rng import stream_seed
 
@@ -119,6 +120,12 @@ class ImageDataModule(pl.LightningDataModule):
         seed: base seed of the data stream; each DDP rank r uses stream_seed(seed, r).
     """
 
+    kind = "images"
+    #: labelled data (class labels in every batch)
+    labelled = True
+    #: the domain classifier that scores samples of this set (``ganlab.metrics.classifier``)
+    classifier: str | None = None
+
     def __init__(
         self,
         batch_size: int,
@@ -142,6 +149,19 @@ class ImageDataModule(pl.LightningDataModule):
         self.batch_size, self.steps, self.batches_per_step = batch_size, steps, batches_per_step
         self.seed, self.image_size = seed, image_size
         self.channels, self.num_classes = channels, num_classes
+
+    def classifier_base(self) -> InMemoryImageData:
+        """The labelled single-channel set that ``classifier`` is trained on."""
+        raise UserError(
+            f"no domain classifier for data {type(self).__name__}: "
+            "use digits, stacked_digits, mnist or stacked_mnist"
+        )
+
+    @property
+    def spec(self) -> DataSpec:
+        return DataSpec(
+            self.kind, {"x": self.image_shape}, self.num_classes, classifier=self.classifier
+        )
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

@@ -76,6 +76,8 @@ class Digits(InMemoryImageData):
     [-1, 1] and resized (bilinear) to ``image_size``; a stratified ``holdout`` fraction with a
     fixed split seed is the "test" split. Held on the training device."""
 
+    classifier = "digits"
+
     def __init__(
         self,
         batch_size: int = 64,
@@ -91,6 +93,10 @@ class Digits(InMemoryImageData):
         if not 0 <= holdout < 1:
             raise ValueError(f"holdout must be in [0, 1), got {holdout}")
         self.holdout = holdout
+
+    def classifier_base(self) -> Digits:
+        # the default hold-out: the classifier is part of the metric, not of the run's data
+        return Digits(image_size=self.image_size)
 
     def _make_source(self, split: str) -> TensorSource | StackedSource:
         images, labels = _digits()
@@ -144,6 +150,7 @@ class MNIST(InMemoryImageData):
     else ./data), downloaded in ``prepare_data`` when ``download``. Held on the device."""
 
     torchvision_name = "MNIST"
+    classifier: str | None = "mnist"
 
     def __init__(
         self,
@@ -161,6 +168,11 @@ class MNIST(InMemoryImageData):
     def prepare_data(self) -> None:
         ensure_files(self.torchvision_name, self.root, self.download)
 
+    def classifier_base(self) -> MNIST:
+        if self.classifier is None:
+            return super().classifier_base()
+        return MNIST(image_size=self.image_size, root=str(self.root), download=self.download)
+
     def _make_source(self, split: str) -> TensorSource | StackedSource:
         data = torchvision_set(self.torchvision_name, self.root, split)
         images = resize(data.data.unsqueeze(1), self.image_size)  # (N, 28, 28) -> (N, 1, S, S)
@@ -172,6 +184,7 @@ class FashionMNIST(MNIST):
     ``root``/FashionMNIST/raw."""
 
     torchvision_name = "FashionMNIST"
+    classifier = None
 
 
 class StackedMNIST(_Stacked, MNIST):

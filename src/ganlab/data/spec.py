@@ -6,7 +6,8 @@ before training, so no code asks which data set it was given.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 #: The kinds of training item, and the batch each yields per training step (the leading
 #: dims are (batches_per_step, B)):
@@ -61,3 +62,14 @@ class DataSpec:
     def words(self) -> str:
         """The kind in words, for messages ("paired images (input, target)")."""
         return KIND_WORDS[self.kind]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain containers (lists for shapes), for checkpoints."""
+        out = asdict(self)
+        out["shapes"] = {k: list(v) for k, v in self.shapes.items()}
+        return out
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> DataSpec:
+        shapes = {k: tuple(int(d) for d in v) for k, v in state["shapes"].items()}
+        return cls(**{**state, "shapes": shapes})

@@ -13,6 +13,7 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor
 
+from ganlab.data.spec import DataSpec
 from ganlab.metrics.coverage import mode_coverage
 from ganlab.rng import stream_seed
 
@@ -186,6 +187,8 @@ class ToyDataModule(pl.LightningDataModule):
         seed: base seed of the data stream; each DDP rank adds its rank.
     """
 
+    kind, labelled = "points", False
+
     def __init__(
         self,
         distribution: ToyDistribution,
@@ -208,6 +211,10 @@ class ToyDataModule(pl.LightningDataModule):
         self.distribution = distribution
         self.dim, self.batch_size, self.steps = dim, batch_size, steps
         self.batches_per_step, self.seed = batches_per_step, seed
+
+    @property
+    def spec(self) -> DataSpec:
+        return DataSpec(self.kind, {"x": (self.dim,)})
 
     def train_dataloader(self) -> RandomBatches:
         device, rank = torch.device("cpu"), 0

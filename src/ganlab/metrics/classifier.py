@@ -20,7 +20,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlab.data.image_base import InMemoryImageData
-from ganlab.data.images import MNIST, Digits, FashionMNIST
 from ganlab.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -190,18 +189,10 @@ def cache_path(name: str, image_size: int, cache_dir: str | Path | None = None) 
 
 
 def base_data(datamodule: Any) -> tuple[str, InMemoryImageData]:
-    """The single-channel set a classifier for ``datamodule`` learns: ("digits" | "mnist",
-    module). Stacked sets map to their base digits. Digits always use the default hold-out
-    split: the classifier is part of the metric, not of the run's data options."""
-    if isinstance(datamodule, Digits):  # StackedDigits too
-        return "digits", Digits(image_size=datamodule.image_size)
-    if isinstance(datamodule, MNIST) and not isinstance(datamodule, FashionMNIST):
-        size, root = datamodule.image_size, str(datamodule.root)  # StackedMNIST too
-        return "mnist", MNIST(image_size=size, root=root, download=datamodule.download)
-    raise UserError(
-        f"no domain classifier for data {type(datamodule).__name__}: "
-        "use digits, stacked_digits, mnist or stacked_mnist"
-    )
+    """The single-channel set a classifier for ``datamodule`` learns, as the data module
+    states it: (its ``classifier`` name, ``classifier_base()``). Stacked sets name their
+    base digits."""
+    return datamodule.classifier, datamodule.classifier_base()
 
 
 def _load(path: Path, name: str, image_size: int) -> tuple[DomainClassifier, dict] | None:

@@ -22,15 +22,6 @@ FIDELITY = ("fid", "kid", "is", "pr")
 STACKED_MODES = 1000  # 3 channels x 10 digits (VEEGAN/PacGAN stacked MNIST)
 
 
-def classifier_name(datamodule: Any) -> str | None:
-    """The labelled base set a domain classifier is trained on: ``digits`` or ``mnist`` (the
-    stacked sets are labelled channel by channel), else None."""
-    name = type(datamodule).__name__.lower()
-    if "fashion" in name:
-        return None
-    return next((base for base in ("digits", "mnist") if name.endswith(base)), None)
-
-
 class ChannelwiseClassifier(nn.Module):
     """A 1-channel classifier applied to each channel of a stacked image: features are the
     channels' features side by side (B, 3F); logits are over the 1,000 digit triples,
@@ -100,7 +91,7 @@ class ImageScorer:
         """Load (or train and cache) the classifier and the real statistics."""
         from ganlab.metrics.classifier import load_or_train
 
-        name = classifier_name(datamodule)
+        name = datamodule.spec.classifier
         if name is not None and (self.extractor_name == "classifier" or "modes" in self.metrics):
             self.classifier, self.classifier_info = load_or_train(
                 name, datamodule, cache_dir=self.cache_dir, device=device

@@ -1,0 +1,295 @@
+"""The latent GAN (Goodfellow et al. 2014): noise in, samples out; optionally class-conditional.
+
+Phases: ``n_critic`` D updates, each on a fresh real batch and fresh z, then one G update
+through D (Goodfellow et al. 2014, Alg. 1). Any adversarial loss, any D regularizer.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ganlab.data.choices import data_choices
+from ganlab.data.spec import KIND_WORDS, DataSpec
+from ganlab.errors import UserError
+from ganlab.families.base import Family, Phase, StepContext
+from ganlab.latent import Latent, slerp
+from ganlab.losses import AdversarialLoss, Regularizer
+from ganlab.nets import has_batchnorm
+
+NetFactory = Callable[..., nn.Module]
+
+
+def call_net(net: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
+    """``net(x)``, or ``net(x, y)`` for a class-conditional network."""
+    return net(x) if y is None else net(x, y)
+
+
+def full(out: Tensor) -> Tensor:
+    """D's raw output in at least float32 for the loss (it is bf16/fp16 under autocast)."""
+    return out.float() if out.dtype in (torch.float16, torch.bfloat16) else out
+
+
+def class_rows(num_classes: int, rows: int) -> list[int]:
+    """The classes shown, one per row: all of them up to ``rows``, else evenly spaced."""
+    if num_classes <= rows:
+        return list(range(num_classes))
+    return [round(i * (num_classes - 1) / (rows - 1)) for i in range(rows)]
+
+
+class LatentGAN(Family):
+    """G maps z (and a class) to a sample; D scores samples (and their class).
+
+    Args:
+        generator, discriminator: factories of the nets (Hydra ``_partial_`` configs);
+            image nets get ``image_size``, ``channels`` (and ``num_classes``) from the data.
+        loss: adversarial loss with ``d_loss(real_out, fake_out)`` and ``g_loss(fake_out)``.
+        latent_dim, latent_dist: z's size and distribution (``normal`` | ``uniform``).
+        data_kind: what the nets make and read: ``points`` or ``images``.
+        n_critic: D updates per G update (k in Goodfellow et al. 2014, Alg. 1).
+        regularizers: D-phase regularizers (gradient penalty, R1, weight clipping).
+        conditional: class-conditional G and D; D's fakes share the real batch's labels (so a
+            gradient penalty interpolates within a class); G's labels are drawn uniformly.
+        seed: the run's seed, which fixes the evaluation z (``ganlab.latent``).
+    """
+
+    name = "the latent GAN"
+    ema_names = ("generator",)
+
+    def __init__(
+        self,
+        generator: NetFactory,
+        discriminator: NetFactory,
+        loss: AdversarialLoss,
+        latent_dim: int,
+        latent_dist: str = "normal",
+        data_kind: str = "points",
+        n_critic: int = 1,
+        regularizers: Sequence[Regularizer] = (),
+        conditional: bool = False,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if n_critic < 1:
+            raise ValueError(f"n_critic must be >= 1 (D updates per G update), got {n_critic}")
+        self.latent = Latent(latent_dim, latent_dist)
+        self.make_generator, self.make_discriminator = generator, discriminator
+        self.loss, self.regularizers = loss, list(regularizers)
+        self.data_kind, self.n_critic = data_kind, n_critic
+        self.conditional, self.seed = conditional, seed
+        self.num_classes = 0
+        self._phases = (Phase("d", "d", repeats=n_critic), Phase("g", "g"))
+
+    # ------------------------------------------------------------------ declarations
+    @property
+    def needs(self) -> tuple[str, bool]:
+        return self.data_kind, self.conditional
+
+    def phases(self) -> tuple[Phase, ...]:
+        return self._phases
+
+    def optimized_nets(self) -> dict[str, tuple[nn.Module, ...]]:
+        return {"g": (self.generator,), "d": (self.discriminator,)}
+
+    def setup(self, spec: DataSpec, choices: Mapping[str, str] | None = None) -> None:
+        """Check the data, then build G and D for it (image size, channels, classes)."""
+        choices = choices or {}
+        self.check_data(spec, choices)
+        kwargs: dict[str, Any] = {}
+        if self.data_kind == "images":
+            channels, size, _ = spec.shapes["x"]
+            kwargs = {"image_size": size, "channels": channels}
+        if self.conditional:
+            self.num_classes = kwargs["num_classes"] = spec.num_classes
+        self.generator = self.make_generator(**kwargs)
+        self.discriminator = self.make_discriminator(**kwargs)
+        self.net_kwargs = kwargs
+        self._check_regularizers(choices)
+
+    def check_data(self, spec: DataSpec, choices: Mapping[str, str]) -> None:
+        model, data = choices.get("model"), choices.get("data")
+        if spec.kind != self.data_kind:
+            fix = "|".join(data_choices(self.data_kind))
+            raise UserError(
+                f"model={model} generates {KIND_WORDS[self.data_kind]} but data={data} "
+                f"holds {spec.words}: choose data={fix} (or another model)"
+            )
+        if self.conditional and not spec.labelled:
+            raise UserError(
+                f"model.conditional=true needs labelled data, but data={data} has no labels: "
+                f"choose data={'|'.join(data_choices(self.data_kind, labelled=True))} "
+                "or model.conditional=false"
+            )
+
+    def _check_regularizers(self, choices: Mapping[str, str]) -> None:
+        penalties = [type(r).__name__ for r in self.regularizers if r.needs_input_gradient]
+        if penalties and has_batchnorm(self.discriminator):
+            # the penalty is per sample; BatchNorm couples the samples of a batch
+            # (Gulrajani et al. 2017, sec. 4)
+            raise UserError(
+                f"loss={choices.get('loss')} with {', '.join(penalties)} needs a critic without "
+                f"BatchNorm, but model={choices.get('model')} has BatchNorm in D: "
+                "set model.discriminator.norm=layer (or none)"
+            )
+
+    # ------------------------------------------------------------------ training
+    def batch_item(self, batch: Tensor | Sequence[Tensor], index: int) -> tuple[Tensor, Any]:
+        """(samples, labels or None) of the ``index``-th real batch: labelled sets yield
+        (x (R, B, ...), y (R, B)), unlabelled ones x."""
+        if isinstance(batch, Tensor):
+            return batch[index], None
+        x, y = batch
+        return x[index], (y[index] if self.conditional else None)
+
+    def phase_loss(self, phase: Phase, item: Any, ctx: StepContext) -> tuple[Tensor, dict]:
+        real, y = item
+        if phase.name == "d":
+            return self._d_loss(real, y, ctx)
+        return self._g_loss(real.shape[0], ctx)
+
+    def _d_loss(self, real: Tensor, y: Tensor | None, ctx: StepContext) -> tuple[Tensor, dict]:
+        with torch.no_grad():
+            fake = call_net(self.generator, self.sample_z(real.shape[0], ctx.generator), y)
+        # raw outputs in float32 for the loss, also under mixed precision
+        real_out = full(call_net(self.discriminator, real, y))
+        fake_out = full(call_net(self.discriminator, fake, y))
+        loss = self.loss.d_loss(real_out, fake_out)
+        d_update = ctx.step * self.n_critic + ctx.repeat
+        penalty = self._regularize(real, fake, d_update, y, ctx.generator)
+        real_out, fake_out = real_out.detach(), fake_out.detach()
+        stats = {"d_loss": loss.detach(), "d_real": real_out.mean(), "d_fake": fake_out.mean()}
+        accuracy = self.loss.accuracy(real_out, fake_out)
+        if accuracy is not None:
+            stats["d_acc"] = accuracy
+        if penalty is None:
+            return loss, stats
+        stats["penalty"] = penalty.detach()
+        return loss + penalty, stats
+
+    def _regularize(
+        self,
+        real: Tensor,
+        fake: Tensor,
+        d_update: int,
+        y: Tensor | None,
+        generator: torch.Generator,
+    ) -> Tensor | None:
+        """Sum of the penalties due on this D update, each scaled by its interval."""
+        total = None
+        d = self.discriminator if y is None else functools.partial(self.discriminator, y=y)
+        for reg in self.regularizers:
+            if d_update % reg.interval:
+                continue
+            penalty = reg.penalty(d, real, fake, generator)
+            if penalty is not None:
+                penalty = reg.interval * penalty
+                total = penalty if total is None else total + penalty
+        return total
+
+    def _g_loss(self, n: int, ctx: StepContext) -> tuple[Tensor, dict]:
+        y = self.draw_labels(n, ctx.generator)
+        fake_out = call_net(self.discriminator, self.g(self.sample_z(n, ctx.generator), y), y)
+        loss = self.loss.g_loss(full(fake_out))
+        return loss, {"g_loss": loss.detach()}
+
+    def g(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        """G(z, y) of the trained (not averaged) generator."""
+        return call_net(self.generator, z, y)
+
+    def after_update(self, phase: Phase, ctx: StepContext) -> None:
+        if phase.name == "d":
+            for reg in self.regularizers:
+                reg.after_d_step(self.discriminator)
+
+    @torch.no_grad()
+    def critic(self, x: Tensor) -> Tensor:
+        """D's raw output on ``x``, in eval mode (no BatchNorm statistics are updated)."""
+        d = self.discriminator
+        was_training = d.training
+        d.eval()
+        out = d(x.to(self._device()))
+        d.train(was_training)
+        return out
+
+    # ------------------------------------------------------------------ sampling
+    def sample_z(self, n: int, generator: torch.Generator) -> Tensor:
+        """``n`` training z (n, latent_dim) from the step's random stream."""
+        return self.latent.draw(n, generator)
+
+    def draw_labels(self, n: int, generator: torch.Generator) -> Tensor | None:
+        """``n`` class labels drawn uniformly (None for an unconditional model)."""
+        if not self.num_classes:
+            return None
+        return torch.randint(self.num_classes, (n,), generator=generator, device=generator.device)
+
+    def fixed_z(self, n: int, device: torch.device | str | None = None) -> Tensor:
+        """The evaluation z: the same ``n`` vectors at every call and on every rank."""
+        return self.latent.fixed(n, self.seed, device or self._device())
+
+    def fixed_labels(self, n: int, device: torch.device | str | None = None) -> Tensor | None:
+        """The evaluation labels: 0, 1, ..., C-1, 0, 1, ... (classes equally represented)."""
+        if not self.num_classes:
+            return None
+        return torch.arange(n, device=device or self._device()) % self.num_classes
+
+    def _device(self) -> torch.device:
+        return next(self.generator.parameters()).device
+
+    @torch.no_grad()
+    def generate(
+        self,
+        n: int,
+        z: Tensor | None = None,
+        y: Tensor | None = None,
+        batch_size: int = 10_000,
+    ) -> Tensor:
+        """``n`` samples (or G(z, y) for a given z) from the EMA generator when there is
+        one, else from G, in eval mode and without gradients. The default z and labels are
+        the run's fixed evaluation ones, so evaluations compare like with like."""
+        net = self.sampling_net("generator")
+        was_training = net.training
+        net.eval()
+        z = self.fixed_z(n) if z is None else z
+        y = self.fixed_labels(len(z)) if y is None else y
+        zs = z.split(batch_size)
+        ys = [None] * len(zs) if y is None else y.split(batch_size)
+        out = torch.cat([call_net(net, zc, yc) for zc, yc in zip(zs, ys, strict=True)])
+        net.train(was_training)
+        return out
+
+    def grid(self, n: int = 64, columns: int = 8) -> tuple[Tensor, int]:
+        """A grid of samples from the fixed z (N, C, H, W) and its images per row. A
+        conditional model gets one row per class (every class up to max(10, n / columns),
+        else evenly spaced ones), and column j keeps the same z in every row."""
+        if not self.num_classes:
+            return self.generate(n), columns
+        classes = class_rows(self.num_classes, rows=max(10, n // columns))
+        z = self.fixed_z(columns).repeat(len(classes), 1)  # column j: the same z
+        y = torch.tensor(classes, device=z.device).repeat_interleave(columns)
+        return self.generate(len(z), z=z, y=y), columns
+
+    def interpolation(self, rows: int = 4, steps: int = 10) -> Tensor:
+        """(rows x steps, C, H, W): slerp walks between the fixed z pairs (2i, 2i + 1); a
+        conditional model keeps class i on row i."""
+        z = self.fixed_z(2 * rows)
+        t = torch.linspace(0, 1, steps, device=z.device)
+        walk = slerp(z[0::2], z[1::2], t).flatten(0, 1)  # (rows * steps, latent_dim)
+        y = None
+        if self.num_classes:
+            y = (torch.arange(rows, device=z.device) % self.num_classes).repeat_interleave(steps)
+        return self.generate(len(walk), z=walk, y=y)
+
+    def pictures(
+        self, data: Any = None, n: int = 64, columns: int = 8, walks: int = 4, walk_steps: int = 10
+    ) -> dict[str, tuple[Tensor, int]]:
+        """Image models: the sample grid and, when ``walks``, the interpolation strip."""
+        if self.data_kind != "images":
+            return {}  # points are plotted by the evaluator
+        out = {"grid": self.grid(n, columns)}
+        if walks:
+            out["interpolation"] = (self.interpolation(walks, walk_steps), walk_steps)
+        return out

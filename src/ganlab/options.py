@@ -1,0 +1,51 @@
+"""``key=value`` options of the commands beside training, parsed by OmegaConf against a
+dataclass of typed defaults: a mistake is one line naming the key."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from omegaconf import OmegaConf
+from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
+
+from ganlab.errors import UserError
+
+T = TypeVar("T")
+
+
+def parse_options(schema: type[T], argv: Sequence[str], aliases: dict[str, str] | None = None) -> T:
+    """``argv`` (``key=value`` in Hydra's style) over the defaults of the dataclass
+    ``schema``; unknown keys, values of the wrong type and a missing required value
+    (``???``) are a ``UserError`` naming the key. ``aliases`` maps option names that
+    cannot be field names (``class``) to their field (``class_``)."""
+    base = OmegaConf.structured(schema)
+    for arg in argv:
+        if "=" not in arg:
+            raise UserError(f"unknown argument {arg!r}; use key=value with keys: {_keys(base)}")
+    aliases = aliases or {}
+    argv = [aliases.get(a.split("=", 1)[0], a.split("=", 1)[0]) + "=" + a.split("=", 1)[1]
+            for a in argv]  # fmt: skip
+    try:
+        given = OmegaConf.from_dotlist(list(argv))
+        merged = OmegaConf.merge(base, given)
+        OmegaConf.to_container(merged, throw_on_missing=True)
+    except OmegaConfBaseException as err:
+        raise UserError(_message(err, base, schema)) from None
+    return OmegaConf.to_object(merged)  # type: ignore[return-value]
+
+
+def _keys(base: Any) -> str:
+    return ", ".join(str(k).rstrip("_") for k in base)
+
+
+def _message(err: OmegaConfBaseException, base: Any, schema: type) -> str:
+    field = str(getattr(err, "full_key", None) or getattr(err, "key", ""))
+    key = field.rstrip("_")
+    if isinstance(err, MissingMandatoryValue):  # the field's metadata may say what it takes
+        fields = getattr(schema, "__dataclass_fields__", {})
+        what = fields[field].metadata.get("required", "...") if field in fields else "..."
+        return f"{key}={what} is required"
+    if isinstance(err, ConfigKeyError):
+        return f"unknown option {key!r}; use key=value with keys: {_keys(base)}"
+    return f"{key}: {str(err).splitlines()[0]}"
