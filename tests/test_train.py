@@ -20,6 +20,13 @@ def choices(group: str) -> list[str]:
 
 IMAGE = {f"model={m}" for m in IMAGE_MODELS} | {f"data={d}" for d in IMAGE_DATA}
 IMAGE |= {f"experiment={e}" for e in IMAGE_EXPERIMENTS}
+# paired / unpaired translation data: for the Pix2Pix and CycleGAN families, not the latent
+# GAN's smoke runs (their data tests: test_translation_data.py, test_translation_folders.py)
+TRANSLATION = {
+    f"data={p.stem}"
+    for p in (CONF / "data").glob("*.yaml")
+    if any(f"ganlab.data.{m}." in p.read_text() for m in ("paired", "unpaired"))
+}
 SMOKE = [
     o
     for o in (
@@ -30,7 +37,7 @@ SMOKE = [
         + [f"logger={c}" for c in choices("logger") if c != "wandb"]  # wandb: multirun test
         + [f"experiment={c}" for c in EXPERIMENTS]
     )
-    if o not in IMAGE  # image choices: test_image_train
+    if o not in IMAGE | TRANSLATION  # image choices: test_image_train
 ]
 
 
@@ -38,7 +45,7 @@ def test_every_data_model_and_experiment_is_toy_or_image():
     every = {f"{g}={c}" for g in ("data", "model") for c in choices(g)}
     every |= {f"experiment={c}" for c in EXPERIMENTS}
     toy = {o for o in SMOKE if o.split("=")[0] in ("data", "model", "experiment")}
-    assert every == toy | IMAGE
+    assert every == toy | IMAGE | TRANSLATION
     for override in toy | IMAGE:
         cfg = compose_config(["model=dcgan", override] if override in IMAGE else [override])
         assert (cfg.model.input == "images") == (override in IMAGE), override

@@ -1,0 +1,265 @@
+"""Paired image translation data (Pix2Pix, Isola et al. 2017): items (input, target, label).
+
+- ``PairedImages``: a task (``ganlab.data.paired_tasks``: edges, super-resolution,
+  inpainting, colorization) applied once to every image of a base image set (digits, MNIST,
+  stacked digits, CIFAR-10, a folder, ...); the target is the image, the label is the base
+  set's (for evaluation only: label preservation). Held on the training device.
+- ``PairedFolder``: the pix2pix layout, each file A|B side by side, in ``train/``, ``val/``
+  and ``test/``; decoded per item by DataLoader workers.
+
+Each training step yields {"input": (R, B, C_in, S, S), "target": (R, B, C_out, S, S)} in
+[-1, 1], plus "label": (R, B) int64 when the base set is labelled; R = batches_per_step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from ganlab.data.folder import ON_ERROR, to_channels
+from ganlab.data.image_base import ImageDataModule, check_split, first
+from ganlab.data.paired_tasks import PairTask
+from ganlab.data.sampling import IndexStream, to_float
+from ganlab.data.spec import DataSpec
+from ganlab.data.translation_base import (
+    Item,
+    LoaderItemData,
+    MemoryItemData,
+    base_classifier,
+    layout_files,
+    memory_source,
+    readable,
+)
+from ganlab.errors import UserError
+
+DIRECTIONS = ("AtoB", "BtoA")
+LAYOUT = (
+    "the pix2pix layout: train/, val/ and test/, each file A|B side by side, e.g. facades from "
+    "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/"
+)
+CHUNK = 4096  # images per task call when building the pairs (bounds the float copies)
+
+
+@dataclass
+class PairSource:
+    """A split as uint8 inputs (N, C_in, H, W) and targets (N, C, H, W), int64 labels (N,)
+    or None."""
+
+    inputs: Tensor
+    targets: Tensor
+    labels: Tensor | None
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def take(self, idx: Tensor) -> Item:
+        item = {
+            "input": self.inputs.index_select(0, idx),
+            "target": self.targets.index_select(0, idx),
+        }
+        if self.labels is not None:
+            item["label"] = self.labels.index_select(0, idx)
+        return item
+
+    def head(self, n: int | None, split: str) -> Item:
+        return self.take(first(len(self), n, split))
+
+    def to(self, device: torch.device) -> PairSource:
+        labels = None if self.labels is None else self.labels.to(device)
+        return PairSource(self.inputs.to(device), self.targets.to(device), labels)
+
+
+class PairedImages(MemoryItemData):
+    """A paired task derived from an image set: target = a base image, input = ``task`` of
+    it, label = its class (evaluation only). The pairs of a split are computed once on the
+    CPU when first used and held on the training device.
+
+    Args:
+        base: the image set (any ``ImageDataModule``; only its splits are used, not its batch
+            options); its ``image_size`` and channels are the targets'.
+        task: ``Edges``, ``SuperResolution``, ``Inpainting``, ``Colorization``, ...
+        batch_size, steps, batches_per_step, seed: as for every image data module.
+    """
+
+    def __init__(
+        self,
+        base: ImageDataModule,
+        task: PairTask,
+        batch_size: int = 64,
+        steps: int = 1000,
+        batches_per_step: int = 1,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(
+            batch_size,
+            steps,
+            batches_per_step,
+            seed,
+            base.image_size,
+            base.channels,
+            base.num_classes,
+        )
+        task.check(type(base).__name__, base.channels, base.image_size)
+        self.base, self.task = base, task
+        self.in_channels = task.in_channels(base.channels)
+
+    @property
+    def spec(self) -> DataSpec:
+        size = (self.image_size, self.image_size)
+        return DataSpec(
+            "pairs",
+            {"input": (self.in_channels, *size), "target": (self.channels, *size)},
+            num_classes=self.num_classes,
+            classifier=base_classifier(self.base),
+        )
+
+    def prepare_data(self) -> None:
+        self.base.prepare_data()
+
+    def _make_source(self, split: str) -> PairSource:
+        data = memory_source(self.base, split)
+        targets, labels = data.take(torch.arange(len(data)))
+        inputs = torch.cat([self.task(chunk) for chunk in targets.split(CHUNK)])
+        return PairSource(inputs, targets, labels)
+
+    def _item_stream(self, source: PairSource, rank: int, device: torch.device) -> IndexStream:
+        return self._stream(len(source), rank, device)
+
+    def real_images(
+        self, split: str = "train", n: int | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """The first ``n`` targets of ``split`` in [-1, 1] on the CPU, with labels or None
+        (the real images FID compares outputs with)."""
+        data = self.source(split)
+        idx = first(len(data), n, split)
+        labels = None if data.labels is None else data.labels.index_select(0, idx)
+        return to_float(data.targets.index_select(0, idx)), labels
+
+
+def to_chw(array: np.ndarray) -> Tensor:
+    """A PIL image's array (H, W) or (H, W, C) as a uint8 tensor (C, H, W)."""
+    x = torch.from_numpy(array)
+    return x[None] if x.dim() == 2 else x.permute(2, 0, 1)  # (H, W, C) -> (C, H, W)
+
+
+def split_ab(path: str, channels: int, size: int, direction: str) -> Item:
+    """The pix2pix file at ``path`` (A left, B right) as {"input", "target"} uint8
+    (channels, size, size), each half resized (bicubic, as pix2pix's loader), not cropped."""
+    with Image.open(path) as image:
+        image = to_channels(image, channels)
+        w, h = image.size
+        halves = [image.crop((0, 0, w // 2, h)), image.crop((w // 2, 0, 2 * (w // 2), h))]
+        a, b = (
+            to_chw(np.array(half.resize((size, size), Image.Resampling.BICUBIC))) for half in halves
+        )
+    return {"input": a, "target": b} if direction == "AtoB" else {"input": b, "target": a}
+
+
+class ABImages(Dataset):
+    """pix2pix A|B files decoded per item; a file that fails to decode raises ``UserError``."""
+
+    def __init__(self, paths: list[str], channels: int, size: int, direction: str) -> None:
+        self.paths, self.channels, self.size, self.direction = paths, channels, size, direction
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> Item:
+        try:
+            return split_ab(self.paths[i], self.channels, self.size, self.direction)
+        except Exception as err:
+            raise UserError(f"cannot decode image {self.paths[i]}: {err}") from None
+
+
+class PairedFolder(LoaderItemData):
+    """The pix2pix layout: ``path``/train, ``path``/val (and ``path``/test), each file A|B side
+    by side; both halves resized to ``image_size`` (no crop; the paper's random jitter is not
+    applied). Unlabelled; decoded per item by ``num_workers`` DataLoader workers.
+
+    Args:
+        path: the folder holding ``train/`` and the held-out folder.
+        direction: ``AtoB`` (input = left half) or ``BtoA`` (facades: photo|labels, so labels
+            -> photo is BtoA).
+        held_out: the folder served as the "test" split: ``val`` (facades, maps, edges2shoes
+            all have it) or ``test``.
+        channels: 1 or 3, for both halves.
+        on_error: files PIL cannot open stop the run naming the first (``raise``) or are
+            skipped with a warning (``skip``), as for ``ImageFolder``.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        direction: str = "AtoB",
+        batch_size: int = 1,
+        steps: int = 1000,
+        batches_per_step: int = 1,
+        seed: int = 0,
+        image_size: int = 256,
+        channels: int = 3,
+        held_out: str = "val",
+        on_error: str = "raise",
+        num_workers: int = 2,
+    ) -> None:
+        super().__init__(
+            batch_size,
+            steps,
+            batches_per_step,
+            seed,
+            image_size,
+            channels,
+            0,
+            num_workers=num_workers,
+        )
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
+        if held_out not in ("val", "test"):
+            raise ValueError(f"held_out must be val or test, got {held_out!r}")
+        if on_error not in ON_ERROR:
+            raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+        self.path, self.direction = Path(path).expanduser().absolute(), direction
+        self.held_out, self.on_error, self.in_channels = held_out, on_error, channels
+        self._files: dict[str, list[Path]] = {}
+
+    @property
+    def spec(self) -> DataSpec:
+        shape = (self.channels, self.image_size, self.image_size)
+        return DataSpec("pairs", {"input": shape, "target": shape})
+
+    def files(self, split: str) -> list[Path]:
+        """The A|B files of ``split`` ("train", or "test": the ``held_out`` folder)."""
+        check_split(split)
+        folder = "train" if split == "train" else self.held_out
+        if split not in self._files:
+            files = layout_files(self.path / folder, f"{folder} A|B images", LAYOUT)
+            self._files[split] = readable(files, self.path / folder, self.on_error)
+        return self._files[split]
+
+    def setup(self, stage: str | None = None) -> None:
+        for split in ("train", "test"):  # both: evaluation uses the held-out folder
+            self.files(split)
+
+    def dataset(self, split: str) -> Dataset:
+        paths = [str(p) for p in self.files(split)]
+        return ABImages(paths, self.channels, self.image_size, self.direction)
+
+    def _item_stream(self, data: Dataset, rank: int) -> IndexStream:
+        return self._stream(len(data), rank, torch.device("cpu"))  # type: ignore[arg-type]
+
+    def _head(self, data: Dataset, n: int | None, split: str) -> list:
+        return first(len(data), n, split).tolist()  # type: ignore[arg-type]
+
+    def real_images(
+        self, split: str = "train", n: int | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """The first ``n`` targets of ``split`` in [-1, 1] on the CPU (no labels)."""
+        return self.val_items(n, split)["target"], None
+
+
+__all__ = ["DIRECTIONS", "PairSource", "PairedFolder", "PairedImages", "split_ab"]
