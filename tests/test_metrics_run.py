@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from conftest import run_cli, run_train
-from ganlab.evaluate import DEFAULTS, evaluate, main
+from ganlab.evaluate import EvaluateOptions, evaluate, main
 from ganlab.train import _hydra_main, compose_config
 
 RUN = ["model=dcgan", "data=digits", "data.image_size=16", "model.generator.width=8",
@@ -61,9 +61,8 @@ def test_real_statistics_are_cached(run, tmp_path, caplog):
 
 def test_evaluate_command_matches_the_run(run, tmp_path):
     run_dir, _ = run
-    args = {**DEFAULTS, "ckpt": str(run_dir / "checkpoints" / "last.ckpt"), "n": "400",
-            "n_real": "500"}  # fmt: skip
-    report = evaluate(args)
+    opts = EvaluateOptions(ckpt=str(run_dir / "checkpoints" / "last.ckpt"), n=400, n_real=500)
+    report = evaluate(opts)
     last = [r for r in rows(run_dir) if r.get("val/fid")][-1]
     for key in KEYS:
         assert report["metrics"][key] == pytest.approx(float(last[f"val/{key}"]), rel=1e-5), key
@@ -173,9 +172,9 @@ def test_metrics_of_two_ranks_equal_one_process(run, tmp_path, monkeypatch):
     cfg = compose_config([*RUN, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
                           "callbacks.metrics.n_samples=401"], tmp_path / "ddp")  # fmt: skip
     summary = train(cfg)
-    args = {**DEFAULTS, "ckpt": str(tmp_path / "ddp" / "checkpoints" / "last.ckpt"),
-            "n": "401", "n_real": "500"}  # fmt: skip
-    report = evaluate(args)
+    opts = EvaluateOptions(ckpt=str(tmp_path / "ddp" / "checkpoints" / "last.ckpt"), n=401,
+                           n_real=500)  # fmt: skip
+    report = evaluate(opts)
     for key in KEYS:
         got = summary["metrics"][f"val/{key}"]
         assert got == pytest.approx(report["metrics"][key], rel=1e-5), key

@@ -150,6 +150,11 @@ class ImageDataModule(pl.LightningDataModule):
         self.seed, self.image_size = seed, image_size
         self.channels, self.num_classes = channels, num_classes
 
+    def tensor_source(self, split: str) -> TensorSource | StackedSource:
+        """The split held in memory as uint8 images and labels (sets derived from this one,
+        such as paired tasks, build on it)."""
+        raise NotImplementedError
+
     def classifier_base(self) -> InMemoryImageData:
         """The labelled single-channel set that ``classifier`` is trained on."""
         raise UserError(
@@ -190,6 +195,10 @@ class InMemoryImageData(ImageDataModule):
 
     def _make_source(self, split: str) -> TensorSource | StackedSource:
         raise NotImplementedError
+
+    def tensor_source(self, split: str) -> TensorSource | StackedSource:
+        """The split as an in-memory source (for sets derived from this one)."""
+        return self.source(split)
 
     def source(self, split: str) -> TensorSource | StackedSource:
         """The CPU source of ``split`` ("train" or "test"), built once."""
@@ -233,6 +242,16 @@ class LoaderImageData(ImageDataModule):
 
     def dataset(self, split: str) -> Dataset:
         raise NotImplementedError
+
+    def tensor_source(self, split: str) -> TensorSource:
+        """The split decoded once into memory (for sets derived from this one; CIFAR-10 at
+        32 px: 150 MB of uint8)."""
+        data = self.dataset(split)
+        items = [data[i] for i in range(len(data))]
+        if self.num_classes == 0:
+            return TensorSource(torch.stack(items), None)
+        labels = torch.tensor([label for _, label in items], dtype=torch.int64)
+        return TensorSource(torch.stack([image for image, _ in items]), labels)
 
     def train_dataloader(self) -> LoaderBatches:
         device, rank = self._placement()

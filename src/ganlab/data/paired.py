@@ -31,9 +31,7 @@ from ganlab.data.translation_base import (
     Item,
     LoaderItemData,
     MemoryItemData,
-    base_classifier,
     layout_files,
-    memory_source,
     readable,
 )
 from ganlab.errors import UserError
@@ -116,14 +114,14 @@ class PairedImages(MemoryItemData):
             "pairs",
             {"input": (self.in_channels, *size), "target": (self.channels, *size)},
             num_classes=self.num_classes,
-            classifier=base_classifier(self.base),
+            classifier=self.base.spec.classifier,
         )
 
     def prepare_data(self) -> None:
         self.base.prepare_data()
 
     def _make_source(self, split: str) -> PairSource:
-        data = memory_source(self.base, split)
+        data = self.base.tensor_source(split)
         targets, labels = data.take(torch.arange(len(data)))
         inputs = torch.cat([self.task(chunk) for chunk in targets.split(CHUNK)])
         return PairSource(inputs, targets, labels)

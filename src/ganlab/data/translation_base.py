@@ -19,35 +19,13 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ganlab.data.folder import SUFFIXES, unreadable
-from ganlab.data.image_base import (
-    ImageDataModule,
-    InMemoryImageData,
-    LoaderImageData,
-    StackedSource,
-    TensorSource,
-    check_split,
-)
-from ganlab.data.images import MNIST, Digits, FashionMNIST
+from ganlab.data.image_base import ImageDataModule, LoaderImageData, check_split
 from ganlab.data.sampling import IndexStream, LoaderBatches, to_float, worker_message
 from ganlab.errors import UserError
 
 log = logging.getLogger(__name__)
 
 Item = dict[str, Tensor]
-
-#: The domain classifier (``ganlab.metrics.classifier``) of a base set that does not declare
-#: its ``spec`` yet, looked up along its class's MRO (stacked sets use their base digits'
-#: classifier channel by channel; Fashion-MNIST has none).
-CLASSIFIERS: dict[type, str | None] = {FashionMNIST: None, MNIST: "mnist", Digits: "digits"}
-
-
-def base_classifier(base: Any) -> str | None:
-    """The name of the domain classifier that scores (and labels) images of ``base``."""
-    spec = getattr(base, "spec", None)
-    if spec is not None:
-        return spec.classifier
-    return next((CLASSIFIERS[c] for c in type(base).__mro__ if c in CLASSIFIERS), None)
-
 
 def to_batch(item: Item, per_step: int | None = None) -> Item:
     """uint8 images -> float32 in [-1, 1], labels kept; with ``per_step``, every part is
@@ -57,21 +35,6 @@ def to_batch(item: Item, per_step: int | None = None) -> Item:
         x = to_float(value) if value.dtype == torch.uint8 else value
         out[key] = x if per_step is None else x.view(per_step, -1, *x.shape[1:])  # (R, B, ...)
     return out
-
-
-def memory_source(base: ImageDataModule, split: str) -> TensorSource | StackedSource:
-    """The ``split`` of ``base`` as an in-memory source: its own for in-memory sets, else
-    every item decoded once in this process (CIFAR-10: 150 MB of uint8 at 32 px)."""
-    if isinstance(base, InMemoryImageData):
-        return base.source(split)
-    if not isinstance(base, LoaderImageData):
-        raise UserError(f"cannot derive a data set from {type(base).__name__}: not an image set")
-    data = base.dataset(split)
-    items = [data[i] for i in range(len(data))]
-    if base.num_classes == 0:
-        return TensorSource(torch.stack(items), None)
-    labels = torch.tensor([label for _, label in items], dtype=torch.int64)
-    return TensorSource(torch.stack([image for image, _ in items]), labels)
 
 
 def layout_files(folder: Path, what: str, layout: str) -> list[Path]:

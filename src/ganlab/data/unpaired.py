@@ -37,9 +37,7 @@ from ganlab.data.translation_base import (
     LoaderItemData,
     MemoryItemData,
     ZipStream,
-    base_classifier,
     layout_files,
-    memory_source,
     readable,
 )
 from ganlab.errors import UserError
@@ -134,7 +132,7 @@ class UnpairedImages(MemoryItemData):
             "domains",
             {"a": a.image_shape, "b": b.image_shape},
             num_classes=self.num_classes,
-            classifiers={"a": base_classifier(a), "b": base_classifier(b)},
+            classifiers={"a": a.spec.classifier, "b": b.spec.classifier},
         )
 
     def prepare_data(self) -> None:
@@ -142,7 +140,7 @@ class UnpairedImages(MemoryItemData):
             domain.prepare_data()
 
     def _make_source(self, split: str) -> DomainSource:
-        return DomainSource(*(memory_source(self.domains[d], split) for d in DOMAINS))
+        return DomainSource(*(self.domains[d].tensor_source(split) for d in DOMAINS))
 
     def _item_stream(self, source: DomainSource, rank: int, device: torch.device) -> ZipStream:
         sizes = (len(source.a), len(source.b))
