@@ -157,9 +157,10 @@ class MemoryItemData(ImageDataModule):
         return ItemBatches(data.take, stream, self.batches_per_step, self.steps)
 
     def val_items(self, n: int | None = None, split: str = "test") -> Item:
-        """The first ``n`` items of ``split`` (held out: "test"), as a batch without the
-        step dim, on the CPU: a fixed validation set."""
-        return to_batch(self.source(split).head(n, split))
+        """The first ``n`` items of ``split`` (held out: "test"; all when it has fewer), as
+        a batch without the step dim, on the CPU: a fixed validation set."""
+        source = self.source(split)
+        return to_batch(source.head(None if n is None else min(n, len(source)), split))
 
 
 class LoaderItemData(LoaderImageData):
@@ -186,10 +187,12 @@ class LoaderItemData(LoaderImageData):
         )
 
     def val_items(self, n: int | None = None, split: str = "test") -> Item:
-        """The first ``n`` items of ``split`` (held out: "test"), decoded by the workers, as
-        a batch without the step dim, on the CPU: a fixed validation set."""
+        """The first ``n`` items of ``split`` (held out: "test"; all when it has fewer),
+        decoded by the workers, as a batch without the step dim, on the CPU: a fixed
+        validation set."""
         check_split(split)
         data = self.dataset(split)
+        n = None if n is None else min(n, len(data))
         return load_items(Subset(data, self._head(data, n, split)), self.num_workers)
 
 

@@ -69,6 +69,10 @@ class DomainSource:
     a: TensorSource | StackedSource
     b: TensorSource | StackedSource
 
+    def __len__(self) -> int:
+        """Items of the validation set: as many as the smaller domain has."""
+        return min(len(self.a), len(self.b))
+
     def take(self, idx: Tensor) -> Item:
         """Images (and labels) of A at ``idx[:, 0]`` and of B at ``idx[:, 1]``."""
         item = {}
