@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import hydra
@@ -30,10 +31,18 @@ def make_family(
     family = build_node(
         cfg.family,
         "family",
-        generator=build_node(cfg.model.generator, "generator", _partial_=True),
-        discriminator=build_node(cfg.model.discriminator, "discriminator", _partial_=True),
+        generator=net_factory(cfg.model.generator, "generator"),
+        discriminator=net_factory(cfg.model.discriminator, "discriminator"),
         loss=build_node(cfg.loss, "loss"),
         regularizers=[build_node(r, "regularizer") for r in cfg.regularizers.values() if r],
     )
     family.setup(spec, choices or {})
     return family
+
+
+def net_factory(node: DictConfig, what: str) -> Callable[..., Any]:
+    """A factory of the net ``node`` describes, taking what the data says (image size,
+    channels, ...); the node is read when the family calls it, after the family has checked
+    the data (so a model for other data fails with the family's one line, not an
+    interpolation error)."""
+    return functools.partial(build_node, node, what)
