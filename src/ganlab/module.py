@@ -28,6 +28,7 @@ from ganlab.rng import stream_seed
 log = logging.getLogger(__name__)
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
+GLOBAL_STREAM = 1  # key of torch's global random stream among ganlab's streams
 
 
 def _check_optimizer(name: str, factory: OptimizerFactory) -> None:
@@ -132,6 +133,9 @@ class GANModule(pl.LightningModule):
         opts = self._optimizers()
         generator = self.rng()
         generator.manual_seed(stream_seed(self.seed, self.global_rank, self.g_step))
+        # torch's own stream (dropout in a net) too: a resumed run draws what an uninterrupted
+        # one would, whatever else used it in between (a DataLoader drawing its base seed)
+        torch.manual_seed(stream_seed(self.seed, self.global_rank, self.g_step, GLOBAL_STREAM))
         ctx = StepContext(self.g_step, generator)
         stats: dict[str, Tensor] = {}
         for phase in self.family.phases():
@@ -231,8 +235,8 @@ class GANModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["ganlab"] = {
             "g_step": self.g_step,
-            "torch_rng": torch.get_rng_state(),  # for user code (dropout, ...); ganlab's own
-            # streams (data, z, penalty weights) are reseeded from (seed, rank, step)
+            "torch_rng": torch.get_rng_state(),  # for user code outside the step; ganlab's
+            # streams (data, z, penalty weights, dropout) are reseeded from (seed, rank, step)
             "run_ids": {type(lg).__name__: str(lg.version) for lg in self.loggers},
             **self.build_info,
         }

@@ -132,6 +132,10 @@ class ImageFolder(LoaderImageData):
         self.path, self.on_error = Path(path).expanduser().absolute(), on_error
         self._files: list[Path] | None = None
 
+    @property
+    def cache_key(self) -> str:
+        return f"{type(self).__name__}:{self.path}"
+
     def files(self) -> list[Path]:
         """The readable image files, found and checked once."""
         if self._files is None:

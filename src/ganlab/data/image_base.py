@@ -169,6 +169,11 @@ class ImageDataModule(pl.LightningDataModule):
         )
 
     @property
+    def cache_key(self) -> str:
+        """Names these images in caches of real statistics (a folder adds its path)."""
+        return type(self).__name__
+
+    @property
     def image_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of one image."""
         return (self.channels, self.image_size, self.image_size)

@@ -85,6 +85,9 @@ class PairedImages(MemoryItemData):
         batch_size, steps, batches_per_step, seed: as for every image data module.
     """
 
+    kind = "pairs"
+    labelled = True  # labels for evaluation only
+
     def __init__(
         self,
         base: ImageDataModule,
@@ -111,7 +114,7 @@ class PairedImages(MemoryItemData):
     def spec(self) -> DataSpec:
         size = (self.image_size, self.image_size)
         return DataSpec(
-            "pairs",
+            self.kind,
             {"input": (self.in_channels, *size), "target": (self.channels, *size)},
             num_classes=self.num_classes,
             classifier=self.base.spec.classifier,
@@ -128,6 +131,11 @@ class PairedImages(MemoryItemData):
 
     def _item_stream(self, source: PairSource, rank: int, device: torch.device) -> IndexStream:
         return self._stream(len(source), rank, device)
+
+    def domain_data(self, part: str = "target") -> ImageDataModule:
+        """The image set the outputs are judged against (real images, domain classifier):
+        the base set."""
+        return self.base
 
     def real_images(
         self, split: str = "train", n: int | None = None
@@ -191,6 +199,9 @@ class PairedFolder(LoaderItemData):
             skipped with a warning (``skip``), as for ``ImageFolder``.
     """
 
+    kind = "pairs"
+    labelled = False  # labels for evaluation only
+
     def __init__(
         self,
         path: str,
@@ -228,7 +239,7 @@ class PairedFolder(LoaderItemData):
     @property
     def spec(self) -> DataSpec:
         shape = (self.channels, self.image_size, self.image_size)
-        return DataSpec("pairs", {"input": shape, "target": shape})
+        return DataSpec(self.kind, {"input": shape, "target": shape})
 
     def files(self, split: str) -> list[Path]:
         """The A|B files of ``split`` ("train", or "test": the ``held_out`` folder)."""
@@ -252,6 +263,14 @@ class PairedFolder(LoaderItemData):
 
     def _head(self, data: Dataset, n: int | None, split: str) -> list:
         return first(len(data), n, split).tolist()  # type: ignore[arg-type]
+
+    @property
+    def cache_key(self) -> str:
+        return f"{type(self).__name__}:{self.path}:{self.direction}"
+
+    def domain_data(self, part: str = "target") -> PairedFolder:
+        """The image set the outputs are judged against: these targets (no classifier)."""
+        return self
 
     def real_images(
         self, split: str = "train", n: int | None = None

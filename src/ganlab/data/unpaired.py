@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from ganlab.data.folder import ON_ERROR, FolderImages
+from ganlab.data.folder import ON_ERROR, FolderImages, ImageFolder
 from ganlab.data.image_base import (
     ImageDataModule,
     StackedSource,
@@ -109,6 +109,9 @@ class UnpairedImages(MemoryItemData):
         steps, batches_per_step, seed: as for every image data module.
     """
 
+    kind = "domains"
+    labelled = True  # labels for evaluation only
+
     def __init__(
         self,
         a: ImageDataModule,
@@ -133,7 +136,7 @@ class UnpairedImages(MemoryItemData):
     def spec(self) -> DataSpec:
         a, b = self.domains["a"], self.domains["b"]
         return DataSpec(
-            "domains",
+            self.kind,
             {"a": a.image_shape, "b": b.image_shape},
             num_classes=self.num_classes,
             classifiers={"a": a.spec.classifier, "b": b.spec.classifier},
@@ -149,6 +152,11 @@ class UnpairedImages(MemoryItemData):
     def _item_stream(self, source: DomainSource, rank: int, device: torch.device) -> ZipStream:
         sizes = (len(source.a), len(source.b))
         return zip_stream(self.seed, rank, sizes, self.batches_per_step * self.batch_size, device)
+
+    def domain_data(self, domain: str) -> ImageDataModule:
+        """Domain ``a`` or ``b`` as an image set (real images, domain classifier)."""
+        check_domain(domain)
+        return self.domains[domain]
 
     def real_images(
         self, split: str = "train", n: int | None = None, domain: str = "b"
@@ -207,6 +215,9 @@ class UnpairedFolder(LoaderItemData):
             skipped with a warning (``skip``).
     """
 
+    kind = "domains"
+    labelled = False  # labels for evaluation only
+
     def __init__(
         self,
         path: str,
@@ -236,7 +247,7 @@ class UnpairedFolder(LoaderItemData):
 
     @property
     def spec(self) -> DataSpec:
-        return DataSpec("domains", {"a": self.image_shape, "b": self.image_shape})
+        return DataSpec(self.kind, {"a": self.image_shape, "b": self.image_shape})
 
     def files(self, split: str, domain: str) -> list[Path]:
         """The images of ``domain`` in ``split`` (``trainA``, ``testB``, ...), checked once."""
@@ -252,6 +263,14 @@ class UnpairedFolder(LoaderItemData):
         for split in ("train", "test"):  # evaluation uses the test folders
             for domain in DOMAINS:
                 self.files(split, domain)
+
+    def domain_data(self, domain: str) -> ImageFolder:
+        """Domain ``a`` or ``b``'s training images as an image folder (no classifier)."""
+        check_domain(domain)
+        return ImageFolder(
+            str(self.path / f"train{domain.upper()}"), image_size=self.image_size,
+            channels=self.channels, on_error=self.on_error, num_workers=self.num_workers,
+        )  # fmt: skip
 
     def domain_dataset(self, split: str, domain: str) -> FolderImages:
         paths = [str(p) for p in self.files(split, domain)]

@@ -200,7 +200,7 @@ class CycleGAN(Family):
                     output=output.cpu(),
                     target=None,
                     labels=items.get(f"label_{src}"),
-                    domain=data.domains[dst],
+                    domain=data.domain_data(dst),
                     cycle=self.translate(output, back).cpu(),
                 )
             )

@@ -137,7 +137,7 @@ class Pix2Pix(Family):
                 output=self.translate(items["input"]).cpu(),
                 target=items["target"],
                 labels=items.get("label"),
-                domain=data.base,
+                domain=data.domain_data("target"),
             )
         ]
 

@@ -7,7 +7,7 @@ console summary, so a metric's direction ("is lower better?") is stated once.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,15 @@ _METRICS = (
     Metric("val/w1", "W1", "min", ".3f"),
     Metric("val/mean", "mean", None, ".3f"),
     Metric("val/std", "std", None, ".3f"),
+    # image translation (ganlab.callbacks.translation); CycleGAN logs val/<ab|ba>/<metric>
+    Metric("val/l1", "L1", "min", ".4f"),
+    Metric("val/psnr", "PSNR dB", "max", ".2f"),
+    Metric("val/ssim", "SSIM", "max", ".3f"),
+    Metric("val/psnr_input", "input PSNR dB", None, ".2f"),
+    Metric("val/ssim_input", "input SSIM", None, ".3f"),
+    Metric("val/label_acc", "label acc", "max", ".3f"),
+    Metric("val/label_rel", "label acc / ceiling", "max", ".3f"),
+    Metric("val/cycle_l1", "cycle L1", "min", ".4f"),
     # training diagnostics (curves)
     Metric("train/d_loss", "D loss", None),
     Metric("train/g_loss", "G loss", None),
@@ -77,6 +86,13 @@ METRICS: dict[str, Metric] = {m.key: m for m in _METRICS}
 
 
 def metric(key: str) -> Metric:
-    """The registered metric ``key``; an unregistered key gets no goal and a plain format
-    (it is shown, never ranked)."""
-    return METRICS.get(key) or Metric(key, key.split("/", 1)[-1])
+    """The registered metric ``key``. A key with a qualifier between the group and the name
+    (``val/ab/fid``: CycleGAN's direction A -> B) is the metric of ``val/fid``, labelled
+    "ab FID". An unregistered key gets no goal and a plain format (shown, never ranked)."""
+    if key in METRICS:
+        return METRICS[key]
+    group, *middle, name = key.split("/")
+    base = METRICS.get(f"{group}/{name}")
+    if base is not None and middle:
+        return replace(base, key=key, label=f"{'/'.join(middle)} {base.label}")
+    return Metric(key, key.split("/", 1)[-1])

@@ -116,7 +116,7 @@ class ImageScorer:
 
     def _real_stats(self, datamodule: Any) -> Any:
         key = {
-            "data": type(datamodule).__name__,
+            "data": datamodule.cache_key,
             "split": self.real_split,
             "image_size": datamodule.image_size,
             "n": self.n_real,

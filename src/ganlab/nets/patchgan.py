@@ -3,12 +3,15 @@ appendix 6.1.2; Zhu et al. 2017, sec. 4; Li & Wand 2016)."""
 
 from __future__ import annotations
 
+import logging
+
 from torch import Tensor, nn
 
 from ganlab.nets.layers import check_at_least, check_shape
 from ganlab.nets.translate_layers import conv_bias, init_normal, norm2d, receptive_field
 
 WHO = "PatchGANDiscriminator"
+log = logging.getLogger(__name__)
 
 
 def patchgan_receptive_field(n_layers: int) -> int:
@@ -78,6 +81,11 @@ class PatchGANDiscriminator(nn.Module):
         layers.append(nn.Conv2d(widths[-1], 1, 4, 1, 1))
         self.net = nn.Sequential(*layers)
         init_normal(self)
+        log.info(
+            "PatchGAN D: each score judges a %dx%d px patch (receptive field), a %dx%d map "
+            "of scores at %d px",
+            self.receptive_field, self.receptive_field, out, out, image_size,
+        )  # fmt: skip
 
     @property
     def receptive_field(self) -> int:

@@ -27,9 +27,10 @@ def norm2d(who: str, name: str, channels: int) -> nn.Module:
 
 
 def conv_bias(norm: str) -> bool:
-    """A conv followed by BatchNorm needs no bias (BN's shift replaces it); with instance norm
-    (no affine) or no norm it keeps one, as in the reference code."""
-    return norm != "batch"
+    """Only a conv without a norm after it has a bias: BatchNorm's shift replaces it, and
+    instance norm (no affine) subtracts it out. The reference code keeps one before instance
+    norm; it gets no gradient but rounding noise, which Adam's normalized steps then follow."""
+    return norm == "none"
 
 
 def init_normal(module: nn.Module, std: float = 0.02) -> nn.Module:
