@@ -4,7 +4,6 @@ mode coverage, with the best checkpoint kept by a monitored metric."""
 from __future__ import annotations
 
 import logging
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -15,12 +14,11 @@ from lightning.pytorch.loggers import WandbLogger
 from ganlab.callbacks.checkpoint import save_atomic
 from ganlab.callbacks.evaluate import generate_across_ranks
 from ganlab.loggers import log_now
+from ganlab.metrics.registry import metric
 from ganlab.metrics.scorer import ImageScorer
 from ganlab.module import GANModule
 
 log = logging.getLogger(__name__)
-
-HIGHER_IS_BETTER = ("modes", "is", "precision", "recall", "classifier_acc", "class_acc")
 
 
 class ImageMetrics(pl.Callback):
@@ -33,8 +31,9 @@ class ImageMetrics(pl.Callback):
     Args:
         every: interval in G steps.
         n_samples: generated samples per evaluation.
-        monitor: ``val/<metric>`` to keep the best checkpoint by (None: keep none); FID/KID
-            lower is better, modes/IS/precision/recall higher.
+        monitor: ``val/<metric>`` to keep the best checkpoint by (None: keep none); whether
+            lower or higher is better comes from the metric registry
+            (``ganlab.metrics.registry``: FID/KID lower, modes/IS/precision/recall higher).
         **scorer: the ``ImageScorer``'s arguments (n_real, extractor, metrics, ...).
     """
 
@@ -57,6 +56,10 @@ class ImageMetrics(pl.Callback):
 
     def setup(self, trainer: pl.Trainer, module: GANModule, stage: str) -> None:
         self._active = hasattr(trainer.datamodule, "image_shape")
+        if self._active and self.monitor and metric(self.monitor).goal is None:
+            log.warning(
+                "metrics: %s is neither lower- nor higher-better: no best.ckpt", self.monitor
+            )
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: GANModule, *args) -> None:
         if module.status == "running" and self._active:
@@ -128,16 +131,15 @@ class ImageMetrics(pl.Callback):
     def _keep_best(self, trainer: pl.Trainer, values: dict[str, float]) -> None:
         if not self.monitor:
             return
-        key = self.monitor.removeprefix("val/")
-        value = values.get(key)
-        if value is None or not math.isfinite(value):
-            return
-        higher = key in HIGHER_IS_BETTER
-        if self.best is None or (value > self.best if higher else value < self.best):
+        monitored = metric(self.monitor)  # lower or higher better: the registry says
+        value = values.get(self.monitor.removeprefix("val/"))
+        if value is not None and monitored.better(value, self.best):
             self.best = value
             path = Path(trainer.default_root_dir) / "checkpoints" / "best.ckpt"
             save_atomic(trainer, path)
-            log.info("metrics: new best %s %.4g: saved %s", self.monitor, value, path)
+            log.info(
+                "metrics: new best %s %s: saved %s", self.monitor, monitored.format(value), path
+            )
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best}
