@@ -100,7 +100,10 @@ def test_mnist_experiments_smoke_run(name, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["model=dcgan"], "error: model=dcgan generates images but data=ring8 holds vectors"),
+        (
+            ["model=dcgan", "data=ring8"],
+            "error: model=dcgan generates images but data=ring8 holds vectors",
+        ),
         (["data=digits"], "error: model=mlp generates vectors (points) but data=digits holds"),
         (
             ["model=dcgan", "data=digits", "data.image_size=28"],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.resources
 import json
 import logging
 import math
@@ -19,9 +18,13 @@ import hydra
 import lightning.pytorch as pl
 import torch
 from hydra import compose, initialize_config_module
+from hydra._internal.utils import get_args_parser  # the parser of @hydra.main's arguments
+from hydra.core.config_loader import ConfigLoader
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import InstantiationException
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ChoiceSweep, Override
+from hydra.errors import HydraException, InstantiationException
 from hydra.types import RunMode
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -32,6 +35,7 @@ from ganlab.callbacks.checkpoint import stop_on_signals
 from ganlab.callbacks.summary import SummaryPart
 from ganlab.checks import resolve_resume
 from ganlab.errors import UserError
+from ganlab.metrics.registry import metric, order
 from ganlab.module import GANModule
 
 log = logging.getLogger("ganlab")
@@ -158,18 +162,8 @@ def _finish(trainer: pl.Trainer, summary: dict[str, Any]) -> None:
         if hasattr(experiment, "summary"):  # W&B: final figures, then close before the next job
             experiment.summary.update({"status": summary["status"], **summary["metrics"]})
             experiment.finish()
-    m = summary["metrics"]
     line = f"run dir: {run_dir}\nfinished {summary['steps']} steps in {summary['seconds']:.1f}s"
-    if "val/fid" in m:
-        extractor = summary.get("metrics_provenance", {}).get("extractor", "")
-        line += f"; FID ({extractor} features) {m['val/fid']:.4g}"
-        line += f", modes {m['val/modes']:.0f}" if "val/modes" in m else ""
-    elif "val/hq" in m:
-        line += f"; modes {m['val/modes']:.0f}, high quality {m['val/hq']:.1f}%"
-        rkl = m["val/rkl"]
-        line += f", reverse KL {rkl:.3f}" if rkl is not None else ", reverse KL inf"
-    elif "val/mean" in m:
-        line += f"; generated mean {m['val/mean']:.3f}, std {m['val/std']:.3f}"
+    line += _console_metrics(summary)
     if summary["health"]:
         line += f"\nhealth flags: {', '.join(summary['health'])}"
     if summary["status"] != "completed":
@@ -177,20 +171,35 @@ def _finish(trainer: pl.Trainer, summary: dict[str, Any]) -> None:
     print(line, flush=True)
 
 
+def _console_metrics(summary: dict[str, Any]) -> str:
+    """``; FID 12.3, modes 10 (classifier features)``: the final values named and formatted
+    by the metric registry, with the features they were computed in."""
+    m = summary["metrics"]
+    keys = sorted((k for k in m if metric(k).headline), key=order)
+    shown = [f"{metric(k).label} {metric(k).format(m[k])}" for k in keys]
+    if not shown:
+        return ""
+    extractor = summary.get("metrics_provenance", {}).get("extractor")
+    return "; " + ", ".join(shown) + (f" ({extractor} features)" if extractor else "")
+
+
 def _optimized(cfg: DictConfig, summary: dict[str, Any]) -> float | None:
+    """The value of ``optimized_metric`` that the job returns to a sweeper (Optuna, ...)."""
     name = cfg.get("optimized_metric")
     if not name:
         return None
-    if summary["status"] == "diverged":
+    if summary["status"] in ("diverged", "invalid", "failed"):
         return math.nan  # a sweep goes on; Optuna records the trial as failed
     value = summary["metrics"].get(name)
     if value is None and not summary["metrics"]:  # evaluation switched off: nothing to return
         log.warning("optimized_metric=%s: no metrics were logged; returning nothing", name)
         return None
     if value is None:
-        raise UserError(
-            f"optimized_metric={name!r} was not logged; logged: {list(summary['metrics'])}"
-        )
+        message = f"optimized_metric={name!r} was not logged; logged: {list(summary['metrics'])}"
+        if not _multirun():
+            raise UserError(message)
+        log.error("error: %s", message)  # the job's summary stands; the sweep goes on
+        return math.nan
     return value
 
 
@@ -207,32 +216,112 @@ def _one_line(err: BaseException) -> str:
     return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
-def unknown_choice(argv: Sequence[str]) -> str | None:
-    """The one-line error for a ``group=option`` override naming no config file, or None.
+def _multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
-    Hydra reports this too, over a dozen lines; checking first keeps it to one.
+
+def _job_not_run(err: Exception, status: str) -> dict[str, Any]:
+    """A multirun job that could not run to its end, recorded and left behind so the sweep
+    goes on: ``invalid`` (the user's config or input) or ``failed`` (anything else), with
+    the one-line reason, in the job's ``summary.json`` (its steps: 0 when nothing was
+    trained, None when unknown) and its W&B run."""
+    reason = _one_line(err) if status == "invalid" else f"{type(err).__name__}: {_one_line(err)}"
+    if status == "invalid":
+        log.error("error: %s", reason)
+    else:  # not the user's mistake: the traceback goes to the job's train.log
+        log.error("job failed: %s", reason, exc_info=err)
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    summary = {
+        "status": status,
+        "reason": reason,
+        "steps": 0 if status == "invalid" else None,
+        "metrics": {},
+        "health": {},
+        "run_dir": str(run_dir),
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    wandb = sys.modules.get("wandb")  # a run the job had started: close it before the next job
+    if wandb is not None and wandb.run is not None:
+        wandb.run.summary.update({"status": status, "reason": reason})
+        wandb.finish(exit_code=1)
+    return summary
+
+
+def _train_job(cfg: DictConfig) -> dict[str, Any]:
+    """``train(cfg)``; in a multirun, a job that cannot run is recorded (``_job_not_run``)
+    instead of ending the sweep. A single run raises."""
+    try:
+        return train(cfg)
+    except Exception as err:
+        if not _multirun() or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        mistake = isinstance(err, (UserError, OmegaConfBaseException))
+        return _job_not_run(err, "invalid" if mistake else "failed")
+
+
+def _group_options(loader: ConfigLoader, group: str, overrides: list[str]) -> list[str]:
+    """The options of config group ``group`` in Hydra's search path, including the folders
+    that ``hydra.searchpath=[...]`` in ``overrides`` adds ([] when ``group`` is no group)."""
+    return loader.get_group_options(group, config_name="train", overrides=overrides)
+
+
+def unknown_choice(argv: Sequence[str]) -> str | None:
+    """The one-line error for a ``group=option`` override (or sweep ``group=a,b``) naming
+    no config in Hydra's search path, or None.
+
+    Hydra reports this too, over a dozen lines; checking first keeps it to one. The
+    arguments are read with Hydra's own parsers, and the options come from Hydra's config
+    repository, so configs added with ``hydra.searchpath`` count as options.
     """
-    conf = importlib.resources.files("ganlab.conf")
-    for arg in argv:
-        group, sep, value = arg.partition("=")
-        group = group.lstrip("+")
-        plugin_group = group.startswith("hydra/")  # options also come from Hydra plugins
-        if not sep or "(" in value or plugin_group or not conf.joinpath(group).is_dir():
-            continue
-        options = sorted(
-            f.name[:-5] for f in conf.joinpath(group).iterdir() if f.name.endswith(".yaml")
-        )
-        for option in value.split(","):
-            if option not in options and option != "null":
-                return f"unknown {group} {option!r}; choose one of: {', '.join(options)}"
+    args, _ = get_args_parser().parse_known_args(list(argv))
+    if args.config_dir or args.config_path or args.config_name:
+        return None  # another primary config: Hydra reports its own mistakes
+    try:
+        parsed = OverridesParser.create().parse_overrides(args.overrides)
+        with warnings.catch_warnings(), initialize_config_module("ganlab.conf", version_base="1.3"):
+            warnings.simplefilter("ignore")  # Hydra warns again about a missing folder
+            loader = GlobalHydra.instance().config_loader()
+            for override in parsed:
+                message = _unknown_option(loader, override, args.overrides)
+                if message:
+                    return message
+    except HydraException:
+        return None  # a malformed override: Hydra's own message names it
     return None
+
+
+def _unknown_option(loader: ConfigLoader, override: Override, overrides: list[str]) -> str | None:
+    names = _chosen_names(override)
+    options = _group_options(loader, override.key_or_group, overrides) if names else []
+    if not options:
+        return None  # a value (steps=10), not a config group
+    for name in names:
+        if name not in options:
+            listed = ", ".join(sorted(options))
+            return f"unknown {override.key_or_group} {name!r}; choose one of: {listed}"
+    return None
+
+
+def _chosen_names(override: Override) -> list[str]:
+    """The config names an override chooses: one, or each of a sweep's list; none for a
+    deletion, null, a glob, a range or a value that is not a name."""
+    value = override.value()
+    if override.is_delete():
+        return []
+    if isinstance(value, ChoiceSweep):
+        return [name for name in override.sweep_string_iterator() if name != "null"]
+    return [value] if isinstance(value, str) else []
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
-    """Entry point of ``python -m ganlab``: train and return ``optimized_metric``."""
+    """Entry point of ``python -m ganlab``: train and return ``optimized_metric``.
+
+    A mistake in a single run is one ``error:`` line and exit code 2; in a multirun the
+    job is marked ``invalid`` (or ``failed``) and the sweep goes on.
+    """
     try:
-        summary = train(cfg)
+        summary = _train_job(cfg)
         if summary["status"] == "interrupted":  # the checkpoint is saved; exit as a shell would
             sys.exit(128 + getattr(signal, summary.get("signal") or "SIGINT"))
         return _optimized(cfg, summary)

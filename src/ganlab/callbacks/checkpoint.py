@@ -14,6 +14,7 @@ import lightning.pytorch as pl
 
 from ganlab.callbacks.summary import SummaryPart
 from ganlab.loggers import RunCSVLogger
+from ganlab.metrics.registry import metric
 
 log = logging.getLogger(__name__)
 _requested: list[str] = []  # stop signals received while ``stop_on_signals`` is active
@@ -124,3 +125,33 @@ def save_atomic(trainer: pl.Trainer, path: Path) -> Path:
     if trainer.is_global_zero:
         os.replace(tmp, path)
     return path
+
+
+class BestCheckpoint:
+    """``checkpoints/best.ckpt``, kept by the metric ``monitor`` (``val/fid``, ...): whether
+    lower or higher is better comes from the metric registry; a metric with neither is
+    warned about once and keeps no best checkpoint."""
+
+    def __init__(self, monitor: str | None) -> None:
+        self.monitor = monitor
+        self.best: float | None = None
+        self._warned = False
+
+    def update(self, trainer: pl.Trainer, values: dict[str, float]) -> None:
+        """Save a checkpoint when ``values`` (keys without ``val/``) beat the best so far.
+        Collective: every rank calls it with the same values."""
+        if not self.monitor:
+            return
+        monitored = metric(self.monitor)
+        if monitored.goal is None:
+            if not self._warned and trainer.is_global_zero:
+                log.warning("metrics: %s is neither lower- nor higher-better: no best.ckpt",
+                            self.monitor)  # fmt: skip
+            self._warned = True
+            return
+        value = values.get(self.monitor.removeprefix("val/"))
+        if value is not None and monitored.better(value, self.best):
+            self.best = value
+            path = Path(trainer.default_root_dir) / "checkpoints" / "best.ckpt"
+            save_atomic(trainer, path)
+            log.info("metrics: new best %s %.4g: saved %s", self.monitor, value, path)

@@ -11,12 +11,11 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.loggers import WandbLogger
 
-from ganlab.callbacks.checkpoint import save_atomic
+from ganlab.callbacks.checkpoint import BestCheckpoint
 from ganlab.callbacks.evaluate import generate_across_ranks
 from ganlab.callbacks.schedule import Scheduled
 from ganlab.callbacks.summary import SummaryPart
 from ganlab.loggers import log_now
-from ganlab.metrics.registry import metric
 from ganlab.metrics.scorer import ImageScorer
 from ganlab.module import GANModule
 
@@ -52,7 +51,7 @@ class ImageMetrics(SummaryPart, Scheduled):
         super().__init__(every)
         self.n_samples, self.monitor = n_samples, monitor
         self.scorer = ImageScorer(**scorer)
-        self.best: float | None = None
+        self.keep = BestCheckpoint(monitor)
 
     def act(self, trainer: pl.Trainer, module: GANModule) -> None:
         self.evaluate(trainer, module)
@@ -77,7 +76,7 @@ class ImageMetrics(SummaryPart, Scheduled):
             time.perf_counter() - start,
             ", ".join(f"{k} {v:.4g}" for k, v in values.items() if "/" not in k),
         )
-        self._keep_best(trainer, values)
+        self.keep.update(trainer, values)
         if trainer.is_global_zero and self.scorer.fractions:
             self._plot_modes(trainer, values, step)
         return values
@@ -116,16 +115,6 @@ class ImageMetrics(SummaryPart, Scheduled):
         if not trainer.is_global_zero:
             self.scorer.prepare(trainer.datamodule, module.device)
 
-    def _keep_best(self, trainer: pl.Trainer, values: dict[str, float]) -> None:
-        if not self.monitor:
-            return
-        value = values.get(self.monitor.removeprefix("val/"))
-        if value is not None and metric(self.monitor).better(value, self.best):
-            self.best = value
-            path = Path(trainer.default_root_dir) / "checkpoints" / "best.ckpt"
-            save_atomic(trainer, path)
-            log.info("metrics: new best %s %.4g: saved %s", self.monitor, value, path)
-
     def summary(self, module: GANModule) -> dict[str, Any]:
         """How the metrics were computed, and the last evaluation's mode fractions."""
         out: dict[str, Any] = {}
@@ -136,7 +125,7 @@ class ImageMetrics(SummaryPart, Scheduled):
         return out
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best}
+        return {"best": self.keep.best}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best = state.get("best")
+        self.keep.best = state.get("best")

@@ -6,7 +6,6 @@ Isola et al. 2017, sec. 4.2, with a domain classifier), and round-trip error (Cy
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
@@ -16,12 +15,11 @@ from torchmetrics.functional.image import (
     structural_similarity_index_measure,
 )
 
-from ganlab.callbacks.checkpoint import save_atomic
+from ganlab.callbacks.checkpoint import BestCheckpoint
 from ganlab.callbacks.schedule import Scheduled
 from ganlab.callbacks.summary import SummaryPart
 from ganlab.families.translation import Translation
 from ganlab.loggers import log_now
-from ganlab.metrics.registry import metric
 from ganlab.metrics.scorer import ImageScorer
 
 log = logging.getLogger(__name__)
@@ -68,7 +66,7 @@ class TranslationMetrics(SummaryPart, Scheduled):
         self.n_samples, self.monitor = n_samples, monitor
         self.metrics, self.scorer_args = tuple(metrics), scorer
         self.scorers: dict[str, ImageScorer] = {}
-        self.best: float | None = None
+        self.keep = BestCheckpoint(monitor)
 
     def act(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         values: dict[str, float] = {}
@@ -80,7 +78,7 @@ class TranslationMetrics(SummaryPart, Scheduled):
         log.info(
             "metrics at step %d: %s", step, ", ".join(f"{k} {v:.4g}" for k, v in values.items())
         )
-        self._keep_best(trainer, values)
+        self.keep.update(trainer, values)
 
     def _score(self, t: Translation, device: Any) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -108,23 +106,13 @@ class TranslationMetrics(SummaryPart, Scheduled):
             self.scorers[t.name] = scorer
         return self.scorers[t.name]
 
-    def _keep_best(self, trainer: pl.Trainer, values: dict[str, float]) -> None:
-        if not self.monitor:
-            return
-        value = values.get(self.monitor.removeprefix("val/"))
-        if value is not None and metric(self.monitor).better(value, self.best):
-            self.best = value
-            path = Path(trainer.default_root_dir) / "checkpoints" / "best.ckpt"
-            save_atomic(trainer, path)
-            log.info("metrics: new best %s %.4g: saved %s", self.monitor, value, path)
-
     def summary(self, module: Any) -> dict[str, Any]:
         return {
             "metrics_provenance": {name or "ab": s.provenance for name, s in self.scorers.items()}
         } if self.scorers else {}  # fmt: skip
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best}
+        return {"best": self.keep.best}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best = state.get("best")
+        self.keep.best = state.get("best")

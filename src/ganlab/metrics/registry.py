@@ -13,13 +13,14 @@ from dataclasses import dataclass, replace
 @dataclass(frozen=True)
 class Metric:
     """A logged value: ``key`` as logged (``val/fid``), a short ``label`` for tables,
-    ``goal`` ``min``/``max`` (or ``None``: no better or worse, e.g. a mean), and a format
-    spec for its value."""
+    ``goal`` ``min``/``max`` (or ``None``: no better or worse, e.g. a mean), a format spec
+    for its value, and whether a run's last console line shows it (``headline``)."""
 
     key: str
     label: str
     goal: str | None = None
     fmt: str = ".4g"
+    headline: bool = False
 
     def __post_init__(self) -> None:
         if self.goal not in ("min", "max", None):
@@ -51,31 +52,31 @@ class Metric:
 
 _METRICS = (
     # image samples (ganlab.metrics.scorer)
-    Metric("val/fid", "FID", "min"),
+    Metric("val/fid", "FID", "min", headline=True),
     Metric("val/kid", "KID", "min", ".3g"),
     Metric("val/is", "IS", "max"),
     Metric("val/precision", "precision", "max", ".3f"),
     Metric("val/recall", "recall", "max", ".3f"),
-    Metric("val/classifier_acc", "classifier acc", "max", ".3f"),
+    Metric("val/classifier_acc", "classifier acc", None, ".3f"),  # a property of the data
     Metric("val/class_acc", "class acc", "max", ".3f"),
     # mode coverage (toy mixtures, digits, stacked sets)
-    Metric("val/modes", "modes", "max", ".0f"),
-    Metric("val/hq", "HQ %", "max", ".1f"),
-    Metric("val/rkl", "reverse KL", "min", ".3f"),
+    Metric("val/modes", "modes", "max", ".0f", headline=True),
+    Metric("val/hq", "HQ %", "max", ".1f", headline=True),
+    Metric("val/rkl", "reverse KL", "min", ".3f", headline=True),
     Metric("val/spread", "spread", None, ".3f"),
     # the 1-D Gaussian
-    Metric("val/w1", "W1", "min", ".3f"),
-    Metric("val/mean", "mean", None, ".3f"),
-    Metric("val/std", "std", None, ".3f"),
+    Metric("val/w1", "W1", "min", ".3f", headline=True),
+    Metric("val/mean", "mean", None, ".3f", headline=True),
+    Metric("val/std", "std", None, ".3f", headline=True),
     # image translation (ganlab.callbacks.translation); CycleGAN logs val/<ab|ba>/<metric>
     Metric("val/l1", "L1", "min", ".4f"),
-    Metric("val/psnr", "PSNR dB", "max", ".2f"),
-    Metric("val/ssim", "SSIM", "max", ".3f"),
+    Metric("val/psnr", "PSNR dB", "max", ".2f", headline=True),
+    Metric("val/ssim", "SSIM", "max", ".3f", headline=True),
     Metric("val/psnr_input", "input PSNR dB", None, ".2f"),
     Metric("val/ssim_input", "input SSIM", None, ".3f"),
-    Metric("val/label_acc", "label acc", "max", ".3f"),
+    Metric("val/label_acc", "label acc", "max", ".3f", headline=True),
     Metric("val/label_rel", "label acc / ceiling", "max", ".3f"),
-    Metric("val/cycle_l1", "cycle L1", "min", ".4f"),
+    Metric("val/cycle_l1", "cycle L1", "min", ".4f", headline=True),
     # training diagnostics (curves)
     Metric("train/d_loss", "D loss", None),
     Metric("train/g_loss", "G loss", None),
@@ -96,3 +97,11 @@ def metric(key: str) -> Metric:
     if base is not None and middle:
         return replace(base, key=key, label=f"{'/'.join(middle)} {base.label}")
     return Metric(key, key.split("/", 1)[-1])
+
+
+def order(key: str) -> tuple[int, str]:
+    """Sort key of logged keys: registry order (a qualified key by its metric), then name."""
+    group, *_, name = key.split("/")
+    keys = list(METRICS)
+    base = key if key in METRICS else f"{group}/{name}"
+    return (keys.index(base) if base in METRICS else len(keys), key)
