@@ -13,6 +13,7 @@ import torch
 
 from conftest import run_cli, run_train
 from ganlab.evaluate import DEFAULTS, evaluate, main
+from ganlab.metrics.registry import metric
 from ganlab.train import _hydra_main, compose_config
 
 RUN = ["model=dcgan", "data=digits", "data.image_size=16", "model.generator.width=8",
@@ -133,9 +134,14 @@ def test_image_sweep_ends_with_a_table_of_fid(tmp_path):
     jobs = json.loads((sweep / "sweep_summary.json").read_text())
     fids = [j["metrics"]["val/fid"] for j in jobs]
     assert len(fids) == 2 and all(f > 0 for f in fids)
-    out = result.stdout + result.stderr
-    for job, fid in enumerate(fids):
-        assert f"loss={['nonsaturating', 'hinge'][job]}" in out and f"fid={fid:.3g}" in out
+    out = (result.stdout + result.stderr).splitlines()
+    header = next(i for i, line in enumerate(out) if line.startswith("job  loss"))
+    assert out[header].split()[:5] == ["job", "loss", "status", "steps", "time"]
+    assert "FID ↓" in out[header]
+    for job, fid in enumerate(fids):  # one row per job: its loss and its FID (best marked *)
+        row = out[header + 1 + job].split()
+        assert row[:3] == [str(job), ["nonsaturating", "hinge"][job], "completed"]
+        assert row[6].rstrip("*") == metric("val/fid").format(fid)  # after "25.9 s"
 
 
 @pytest.mark.parametrize(
