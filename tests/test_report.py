@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 
 from ganlab.report import write_report
 from ganlab.report.build import collect
-from ganlab.report.jobs import load_jobs, parse_overrides, varying_keys
+from ganlab.report.jobs import load_jobs, parse_overrides, seed_groups, varying_keys
 from ganlab.report.table import job_table, seed_table, to_text
 from ganlab.sweep import SweepSummary
 
@@ -107,15 +107,19 @@ def test_no_seed_table_without_jobs_differing_only_in_seed(tmp_path):
 
 
 def test_overrides_parsed_by_hydra():
-    assert parse_overrides(["optim.d.lr=1e-4", "+regularizers.r1.weight=0.1", "loss=hinge"]) == {
-        "optim.d.lr": "0.0001", "+regularizers.r1.weight": "0.1", "loss": "hinge",
-    }  # fmt: skip
+    typed, values = parse_overrides(
+        ["optim.d.lr=1e-4", "+regularizers.r1.weight=0.1", "loss=hinge"]
+    )
+    assert typed == {"optim.d.lr": "1e-4", "+regularizers.r1.weight": "0.1", "loss": "hinge"}
+    assert values == {"optim.d.lr": "0.0001", "+regularizers.r1.weight": "0.1", "loss": "hinge"}
 
 
 def test_same_value_written_two_ways_does_not_vary(tmp_path):
     make_job(tmp_path, "0", ["optim.d.lr=1e-4", "seed=0"], {"status": "completed"})
     make_job(tmp_path, "1", ["optim.d.lr=0.0001", "seed=1"], {"status": "completed"})
-    assert varying_keys(load_jobs(tmp_path)) == ["seed"]
+    jobs = load_jobs(tmp_path)
+    assert varying_keys(jobs) == ["seed"]
+    assert len(seed_groups(jobs)) == 1 and jobs[0].as_dict()["overrides"][0] == "optim.d.lr=1e-4"
 
 
 def test_html_marks_failed_jobs_and_best_values(sweep):
@@ -127,6 +131,7 @@ def test_html_marks_failed_jobs_and_best_values(sweep):
     pictures = re.findall(r'<img class="sample" src="data:image/png;base64,', html)
     assert len(pictures) == 4  # the jobs that drew samples, the diverged one too
     assert html.count("step 40, diverged") == 1
+    assert html.count('<div class="none">no samples</div>') == 2  # jobs 4 and 10: still shown
 
 
 def test_markdown_links_resolve_and_failed_jobs_are_marked(sweep, tmp_path):

@@ -19,11 +19,17 @@ HTML, MARKDOWN, FILES = "report.html", "report.md", "report_files"
 
 @dataclass
 class Picture:
-    """A job's last sample grid or scatter plot."""
+    """A job's last sample grid or scatter plot (None: the job drew none)."""
 
     job: Job
-    path: Path
-    step: int
+    path: Path | None
+    step: int | None
+
+    @property
+    def caption(self) -> str:
+        """``step <n>`` (or ``no samples``), then the status of a job that did not complete."""
+        status = "" if self.job.completed else f", {self.job.status}"
+        return (f"step {self.step}" if self.path else "no samples") + status
 
 
 @dataclass
@@ -87,10 +93,9 @@ def collect(sweep_dir: str | Path) -> Report:
     )
     report.notes = [_status_note(jobs, optimized), *_optuna_note(sweep_dir)]
     report.curves = _curves(report)
-    for job in jobs:
-        path = figures.last_picture(job)
-        if path is not None:
-            report.pictures.append(Picture(job, path, figures.step_of(path)))
+    pictures = [(job, figures.last_picture(job)) for job in jobs]
+    if any(path for _, path in pictures):  # every job, those without samples too
+        report.pictures = [Picture(j, p, p and figures.step_of(p)) for j, p in pictures]
     return report
 
 

@@ -91,7 +91,9 @@ def curve_figure(key: str, lines: list[Line], optimized: bool = False) -> bytes:
     fig = Figure(figsize=(5.6, 3.0))
     ax = fig.add_subplot()
     for line in lines:
-        ax.plot(line.steps, line.values, color=line.color, lw=1.2, label=line.label)
+        marker = "o" if len(line.steps) < 30 else None  # sparse (evaluations): show points
+        ax.plot(line.steps, line.values, color=line.color, lw=1.2, marker=marker, ms=3,
+                label=line.label)  # fmt: skip
         if line.status != "completed" and line.steps:
             ax.plot(line.steps[-1:], line.values[-1:], "x", color=line.color, ms=8, mew=2)
     if key in LOG_SCALE and all(v > 0 for line in lines for v in line.values):

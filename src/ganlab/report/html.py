@@ -26,6 +26,8 @@ figure.failed { border: 2px solid #c00; }
 figure img.sample { width: 300px; display: block; }
 figure img.pixels { image-rendering: pixelated; }
 figcaption { font-size: 12px; max-width: 300px; }
+div.none { width: 300px; height: 120px; display: flex; align-items: center;
+  justify-content: center; color: #a00; background: #fafafa; }
 """
 
 # sort a table by the clicked column: numbers by value, text alphabetically, empty cells last
@@ -92,14 +94,16 @@ def _pictures(report: Report) -> str:
         return "<p>No sample grids or plots in the job folders.</p>"
     figures = []
     for pic in report.pictures:
-        failed = pic.job.status != "completed"
-        caption = f"{report.label(pic.job)}, step {pic.step}" + f", {pic.job.status}" * failed
-        src = data_uri(pic.path.read_bytes())
+        caption = escape(f"{report.label(pic.job)}, {pic.caption}")
+        if pic.path is None:
+            figures.append(f'<figure class="failed"><div class="none">no samples</div>'
+                           f"<figcaption>{caption}</figcaption></figure>")  # fmt: skip
+            continue
         kind = "sample pixels" if pic.path.parent.name == "samples" else "sample"
         figures.append(
-            f'<figure{" class=failed" * failed}><img class="{kind}" src="{src}" '
-            f'alt="samples of job {escape(pic.job.name)}">'
-            f"<figcaption>{escape(caption)}</figcaption></figure>"
+            f'<figure{" class=failed" * (not pic.job.completed)}><img class="{kind}" '
+            f'src="{data_uri(pic.path.read_bytes())}" alt="samples of job {escape(pic.job.name)}">'
+            f"<figcaption>{caption}</figcaption></figure>"
         )
     hint = (
         "The last sample grid (images) or plot (points) of every job, drawn from the run's "

@@ -29,9 +29,13 @@ class Job:
 
     name: str
     path: Path
-    overrides: dict[str, str]  # key as typed (``+regularizers.r1.weight``) -> value
+    lines: list[str]  # the overrides as typed: ``optim.d.lr=1e-4``
     summary: dict[str, Any] = field(default_factory=dict)
     optimized_metric: str | None = None
+
+    def __post_init__(self) -> None:
+        # key (``+regularizers.r1.weight``) -> value as typed, and as Hydra reads it
+        self.overrides, self.values = parse_overrides(self.lines)
 
     @property
     def status(self) -> str:
@@ -63,23 +67,24 @@ class Job:
 
     def as_dict(self) -> dict[str, Any]:
         """The job as ``sweep_summary.json`` lists it: name, overrides, then its summary."""
-        overrides = [f"{k}={v}" for k, v in self.overrides.items()]
-        return {"job": self.name, "overrides": overrides, "status": self.status, **self.summary}
+        return {"job": self.name, "overrides": self.lines, "status": self.status, **self.summary}
 
 
-def parse_overrides(lines: list[str]) -> dict[str, str]:
-    """``["loss=hinge", "optim.d.lr=1e-4"]`` -> ``{"loss": "hinge", "optim.d.lr": "0.0001"}``
-    with Hydra's override parser (values normalized, so 1e-4 and 0.0001 are one value)."""
+def parse_overrides(lines: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Key -> value as typed, and key -> value as Hydra's override parser reads it, which
+    compares (``optim.d.lr=1e-4``: ``"1e-4"`` and ``"0.0001"``)."""
     parser = OverridesParser.create()
-    parsed = {}
+    typed, values = {}, {}
     for line in lines:
         try:
             (override,) = parser.parse_overrides([line])
         except Exception:  # not an override Hydra can read back: keep it whole
-            parsed[line] = ""
+            typed[line] = values[line] = ""
             continue
-        parsed[override.get_key_element()] = override.get_value_element_as_str()
-    return parsed
+        key = override.get_key_element()
+        typed[key] = line.partition("=")[2].strip()  # no "=" in a key: the first one splits
+        values[key] = override.get_value_element_as_str()
+    return typed, values
 
 
 def _load_job(path: Path) -> Job:
@@ -91,7 +96,7 @@ def _load_job(path: Path) -> Job:
     optimized = None
     if config_file.is_file():
         optimized = OmegaConf.load(config_file).get("optimized_metric")
-    return Job(path.name, path, parse_overrides([str(x) for x in lines]), summary, optimized)
+    return Job(path.name, path, [str(x) for x in lines], summary, optimized)
 
 
 def load_jobs(sweep_dir: str | Path) -> list[Job]:
@@ -117,7 +122,7 @@ def varying_keys(jobs: list[Job]) -> list[str]:
     keys: list[str] = []
     for job in jobs:
         keys += [k for k in job.overrides if k not in keys]
-    return [k for k in keys if len({job.overrides.get(k) for job in jobs}) > 1]
+    return [k for k in keys if len({job.values.get(k) for job in jobs}) > 1]
 
 
 def is_seed(key: str) -> bool:
@@ -170,6 +175,7 @@ def seed_groups(jobs: list[Job]) -> list[SeedGroup]:
     groups: dict[tuple, SeedGroup] = {}
     for job in jobs:
         shared = {k: job.overrides[k] for k in keys if k in job.overrides}
-        groups.setdefault(tuple(sorted(shared.items())), SeedGroup(shared, [])).jobs.append(job)
+        same = tuple((k, job.values.get(k)) for k in keys)
+        groups.setdefault(same, SeedGroup(shared, [])).jobs.append(job)
     result = list(groups.values())
     return result if any(len(g.jobs) > 1 for g in result) else []

@@ -20,12 +20,11 @@ def _pictures(report: Report, out_dir: Path) -> list[str]:
     lines = []
     for start in range(0, len(report.pictures), PER_ROW):
         chunk = report.pictures[start : start + PER_ROW]
-        captions = [
-            f"{report.label(p.job)}, step {p.step}"
-            + (f", **{p.job.status}**" if p.job.status != "completed" else "")
+        captions = [f"{report.label(p.job)}, {p.caption}" for p in chunk]
+        images = [
+            f"![samples of job {p.job.name}]({_link(p.path, out_dir)})" if p.path else "-"
             for p in chunk
         ]
-        images = [f"![samples of job {p.job.name}]({_link(p.path, out_dir)})" for p in chunk]
         lines += ["| " + " | ".join(captions) + " |", "|" + "---|" * len(chunk)]
         lines += ["| " + " | ".join(images) + " |", ""]
     return lines

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from ganlab.errors import UserError
-from ganlab.loggers import _has_wandb_key
 from ganlab.report.wandb_spec import load_spec
 
 
@@ -69,6 +68,8 @@ def publish(path: str | Path) -> str:
     """Save the report of the spec at ``path`` to W&B; returns its URL."""
     spec = load_spec(path)
     workspaces()
+    from ganlab.loggers import _has_wandb_key  # imports torch: only once the spec is read
+
     if not _has_wandb_key():
         raise UserError("publishing a W&B report needs a login: wandb login (or WANDB_API_KEY)")
     report = report_objects(spec, _entity(spec))
