@@ -13,7 +13,6 @@ import torch
 
 from conftest import run_cli, run_train
 from ganlab.evaluate import DEFAULTS, evaluate, main
-from ganlab.metrics.registry import metric
 from ganlab.train import _hydra_main, compose_config
 
 RUN = ["model=dcgan", "data=digits", "data.image_size=16", "model.generator.width=8",
@@ -127,6 +126,7 @@ def test_folder_run_scores_with_inception_features(tmp_path, random_inception_we
 def test_image_sweep_ends_with_a_table_of_fid(tmp_path):
     """`python -m ganlab -m loss=nonsaturating,hinge model=dcgan data=digits`: each job
     returns its FID to Hydra, and the sweep's table shows it."""
+    from ganlab.metrics.registry import metric
     sweep = tmp_path / "sweep"
     result = run_cli("-m", "loss=nonsaturating,hinge", *RUN, "steps=10",
                      f"hydra.sweep.dir={sweep}", cwd=tmp_path)  # fmt: skip
