@@ -5,6 +5,9 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ganlab-installed
+# Debian's Chromium: the report's browser test drives it (installed when missing)
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup train test lint bench
 
@@ -13,7 +16,8 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,sweeps]'
+	$(PY) -m pip install -q -e '.[test,sweeps,report]'
+	test -x $(CHROMIUM) || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium)
 	touch $(STAMP)
 
 train: $(STAMP)   ## train the default GAN (ring8, CPU); pass overrides as ARGS="loss=hinge steps=8000"

@@ -125,6 +125,7 @@ def test_folder_run_scores_with_inception_features(tmp_path, random_inception_we
 def test_image_sweep_ends_with_a_table_of_fid(tmp_path):
     """`python -m ganlab -m loss=nonsaturating,hinge model=dcgan data=digits`: each job
     returns its FID to Hydra, and the sweep's table shows it."""
+    from ganlab.metrics.registry import metric
     sweep = tmp_path / "sweep"
     result = run_cli("-m", "loss=nonsaturating,hinge", *RUN, "steps=10",
                      f"hydra.sweep.dir={sweep}", cwd=tmp_path)  # fmt: skip
@@ -132,9 +133,14 @@ def test_image_sweep_ends_with_a_table_of_fid(tmp_path):
     jobs = json.loads((sweep / "sweep_summary.json").read_text())
     fids = [j["metrics"]["val/fid"] for j in jobs]
     assert len(fids) == 2 and all(f > 0 for f in fids)
-    out = result.stdout + result.stderr
-    for job, fid in enumerate(fids):
-        assert f"loss={['nonsaturating', 'hinge'][job]}" in out and f"fid={fid:.3g}" in out
+    out = (result.stdout + result.stderr).splitlines()
+    header = next(i for i, line in enumerate(out) if line.startswith("job  loss"))
+    assert out[header].split()[:5] == ["job", "loss", "status", "steps", "time"]
+    assert "FID ↓" in out[header]
+    for job, fid in enumerate(fids):  # one row per job: its loss and its FID (best marked *)
+        row = out[header + 1 + job].split()
+        assert row[:3] == [str(job), ["nonsaturating", "hinge"][job], "completed"]
+        assert row[6].rstrip("*") == metric("val/fid").format(fid)  # after "25.9 s"
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""A Hydra callback that ends a multirun with a table of its jobs."""
+"""A Hydra callback that ends a multirun with a table of its jobs and a comparison report."""
 
 from __future__ import annotations
 
@@ -8,37 +8,48 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
+
+from ganlab.errors import UserError
+from ganlab.report.jobs import load_jobs
+from ganlab.report.table import job_table, to_text
 
 log = logging.getLogger(__name__)
-COLUMNS = ("val/fid", "val/modes", "val/hq", "val/rkl", "val/mean", "val/std")
 
 
 class SweepSummary(Callback):
-    """After a multirun: one line per job (overrides, status, steps, final metrics), also
-    written to ``<sweep dir>/sweep_summary.json``. Diverged jobs are named at the end."""
+    """After a multirun: a table of its jobs (varying overrides, status, steps, time, final
+    metrics with the best marked ``*``, health flags), also written to
+    ``<sweep dir>/sweep_summary.json``; jobs that did not complete are named at the end. Then
+    the comparison report (``report.html``, ``report.md``), whose path is the last line."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        jobs = []
-        for path in sorted(sweep_dir.glob("*/summary.json"), key=lambda p: p.parent.name):
-            summary = json.loads(path.read_text())
-            overrides_file = path.parent / ".hydra" / "overrides.yaml"
-            overrides = OmegaConf.load(overrides_file) if overrides_file.is_file() else []
-            jobs.append({"job": path.parent.name, "overrides": list(overrides), **summary})
-        if not jobs:
+        try:
+            jobs = load_jobs(sweep_dir)
+        except UserError:  # no job got as far as its folder
             return
-        (sweep_dir / "sweep_summary.json").write_text(json.dumps(jobs, indent=2) + "\n")
-        keys = [k for k in COLUMNS if any(k in j["metrics"] for j in jobs)]
-        lines = [f"sweep {sweep_dir}: {len(jobs)} jobs"]
-        for j in jobs:
-            values = " ".join(f"{k[4:]}={_fmt(j['metrics'].get(k))}" for k in keys)
-            lines.append(f"  {j['job']:>3} {j['status']:<11} {' '.join(j['overrides'])}  {values}")
-        diverged = [j["job"] for j in jobs if j["status"] == "diverged"]
-        if diverged:
-            lines.append(f"diverged: job(s) {', '.join(diverged)}")
+        summary = [job.as_dict() for job in jobs]
+        (sweep_dir / "sweep_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        lines = [f"sweep {sweep_dir}: {len(jobs)} jobs", to_text(job_table(jobs))]
+        for status in ("diverged", "interrupted", "invalid", "missing"):
+            names = [job.name for job in jobs if job.status == status]
+            if names:
+                lines.append(f"{status}: job(s) {', '.join(names)}")
         log.info("\n".join(lines))
+        path = write_report_safely(sweep_dir)
+        if path is not None:
+            print(f"report: {path}", flush=True)
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3g}"
+def write_report_safely(sweep_dir: Path) -> Path | None:
+    """The report of ``sweep_dir``, or None with one warning: a report that fails must not
+    take the sweep's summary with it."""
+    try:
+        from ganlab.report import write_report
+
+        return write_report(sweep_dir)
+    except Exception as err:  # noqa: BLE001 - any failure is reported, none is raised
+        message = str(err).splitlines()[0] if str(err) else ""
+        log.warning("report: not written (%s: %s)", type(err).__name__, message)
+        return None
