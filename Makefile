@@ -13,7 +13,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,sweeps]'
+	$(PY) -m pip install -q -e '.[test,sweeps,optuna]'
 	touch $(STAMP)
 
 train: $(STAMP)   ## train the default GAN (ring8, CPU); pass overrides as ARGS="loss=hinge steps=8000"

@@ -31,6 +31,7 @@ from ganlab.callbacks.checkpoint import stop_on_signals
 from ganlab.checks import check_compatible, check_pairing, resolve_resume
 from ganlab.errors import UserError
 from ganlab.module import GANModule
+from ganlab.sweep import metric_direction, worst_value
 
 log = logging.getLogger("ganlab")
 
@@ -53,6 +54,7 @@ def _sweep_group() -> str | None:
 
 
 OmegaConf.register_new_resolver("sweep_group", _sweep_group, replace=True)
+OmegaConf.register_new_resolver("metric_direction", metric_direction, replace=True)
 
 
 def compose_config(
@@ -220,9 +222,13 @@ def _optimized(cfg: DictConfig, summary: dict[str, Any]) -> float | None:
     name = cfg.get("optimized_metric")
     if not name:
         return None
-    if summary["status"] == "diverged":
-        return math.nan  # a sweep goes on; Optuna records the trial as failed
+    # A diverged run, or a metric logged as inf/NaN (reverse KL with no high-quality sample),
+    # scores the worst value: Optuna ranks the trial last and the search goes on. (NaN
+    # would stop it: hydra-optuna-sweeper 1.3 fails to record a NaN trial, hydra#2237.)
     value = summary["metrics"].get(name)
+    not_finite = name in summary["metrics"] and value is None  # the summary's inf/NaN
+    if summary["status"] == "diverged" or not_finite:
+        return worst_value(name)
     if value is None and not summary["metrics"]:  # evaluation switched off: nothing to return
         log.warning("optimized_metric=%s: no metrics were logged; returning nothing", name)
         return None
