@@ -37,6 +37,7 @@ from ganlab.checks import resolve_resume
 from ganlab.errors import UserError
 from ganlab.metrics.registry import metric, order
 from ganlab.module import GANModule
+from ganlab.search import metric_direction, worst_value
 
 log = logging.getLogger("ganlab")
 
@@ -59,6 +60,7 @@ def _sweep_group() -> str | None:
 
 
 OmegaConf.register_new_resolver("sweep_group", _sweep_group, replace=True)
+OmegaConf.register_new_resolver("metric_direction", metric_direction, replace=True)
 
 
 def compose_config(
@@ -188,9 +190,14 @@ def _optimized(cfg: DictConfig, summary: dict[str, Any]) -> float | None:
     name = cfg.get("optimized_metric")
     if not name:
         return None
-    if summary["status"] in ("diverged", "invalid", "failed"):
-        return math.nan  # a sweep goes on; Optuna records the trial as failed
+    # A job that diverged, could not run (invalid, failed), or whose metric is inf/NaN
+    # (reverse KL with no high-quality sample) scores the metric's worst value: Optuna ranks
+    # the trial last and the search goes on. (NaN would stop it: hydra-optuna-sweeper 1.3
+    # fails to record a NaN trial, hydra#2237.)
     value = summary["metrics"].get(name)
+    not_finite = name in summary["metrics"] and value is None  # the summary's inf/NaN
+    if summary["status"] in ("diverged", "invalid", "failed") or not_finite:
+        return worst_value(name)
     if value is None and not summary["metrics"]:  # evaluation switched off: nothing to return
         log.warning("optimized_metric=%s: no metrics were logged; returning nothing", name)
         return None
@@ -199,7 +206,7 @@ def _optimized(cfg: DictConfig, summary: dict[str, Any]) -> float | None:
         if not _multirun():
             raise UserError(message)
         log.error("error: %s", message)  # the job's summary stands; the sweep goes on
-        return math.nan
+        return worst_value(name)
     return value
 
 
