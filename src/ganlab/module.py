@@ -136,7 +136,9 @@ class GANModule(pl.LightningModule):
         # torch's own stream (dropout in a net) too: a resumed run draws what an uninterrupted
         # one would, whatever else used it in between (a DataLoader drawing its base seed)
         torch.manual_seed(stream_seed(self.seed, self.global_rank, self.g_step, GLOBAL_STREAM))
-        ctx = StepContext(self.g_step, generator)
+        ctx = StepContext(
+            self.g_step, generator, optimizers={k: o.optimizer for k, o in opts.items()}
+        )
         stats: dict[str, Tensor] = {}
         for phase in self.family.phases():
             if self.g_step % phase.interval:

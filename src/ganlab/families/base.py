@@ -58,12 +58,16 @@ class StepContext:
         generator: the step's random stream (z, labels, penalty weights), reseeded from
             (seed, rank, step), so a resumed run draws what an uninterrupted one would.
         shared: values passed between the phases of one step (e.g. fakes for an image pool).
+        optimizers: the run's optimizers by name (``torch.optim.Optimizer``), for a phase that
+            needs another phase's update rule and state (the unrolled GAN unrolls D's); a
+            phase must not step them.
     """
 
     step: int
     generator: torch.Generator
     repeat: int = 0
     shared: dict[str, Any] = field(default_factory=dict)
+    optimizers: dict[str, Any] = field(default_factory=dict)
 
 
 class Family(nn.Module):
