@@ -327,8 +327,9 @@ def test_cli_multirun_each_job_runs_its_own_ranks(tmp_path):
     assert proc.returncode == 0, out[-5000:]
     assert "Traceback" not in out and "error:" not in out, out[-5000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep"], "stray directories"
-    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
     assert jobs == [str(i) for i in range(len(LOSSES))], jobs
+    assert (sweep / "report.html").is_file()
     for job, loss in zip(jobs, LOSSES, strict=True):
         summary = _check_run_dir(sweep / job, eval_steps=[5, 10])
         assert summary["steps"] == 10

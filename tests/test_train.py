@@ -4,6 +4,7 @@ import csv
 import json
 from pathlib import Path
 
+import hydra
 import pytest
 
 from conftest import assert_one_error_line, run_cli, run_train
@@ -20,12 +21,20 @@ def choices(group: str) -> list[str]:
 
 IMAGE = {f"model={m}" for m in IMAGE_MODELS} | {f"data={d}" for d in IMAGE_DATA}
 IMAGE |= {f"experiment={e}" for e in IMAGE_EXPERIMENTS}
-# paired / unpaired translation data: for the Pix2Pix and CycleGAN families, not the latent
-# GAN's smoke runs (their data tests: test_translation_data.py, test_translation_folders.py)
+# the choices of image translation (paired or two-domain data, their nets, their families'
+# experiments): for Pix2Pix and CycleGAN, not the latent GAN's smoke runs (test_families.py)
+def is_translation(override: str) -> bool:
+    cfg = compose_config([override], "outputs/test")
+    kinds = ("pairs", "domains")
+    data_kind = hydra.utils.get_class(cfg.data._target_).kind
+    return cfg.model.input in kinds or data_kind in kinds
+
+
 TRANSLATION = {
-    f"data={p.stem}"
-    for p in (CONF / "data").glob("*.yaml")
-    if any(f"ganlab.data.{m}." in p.read_text() for m in ("paired", "unpaired"))
+    o
+    for group in ("data", "model", "experiment")
+    for o in (f"{group}={c}" for c in choices(group))
+    if is_translation(o)
 }
 SMOKE = [
     o

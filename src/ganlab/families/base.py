@@ -83,6 +83,9 @@ class Family(nn.Module):
     ema_names: tuple[str, ...] = ()
     #: the latent space G samples from (``ganlab.latent.Latent``); None: no noise input
     latent: Latent | None = None
+    #: translation families: direction -> the part of the data it translates
+    #: (``{"ab": "input"}`` for Pix2Pix; ``{"ab": "a", "ba": "b"}`` for CycleGAN)
+    sources: dict[str, str] = {}
 
     def __init__(self) -> None:
         super().__init__()

@@ -85,6 +85,7 @@ class CycleGAN(Family):
 
     name = "cyclegan"
     ema_names = ("g_ab", "g_ba")
+    sources = {"ab": "a", "ba": "b"}
 
     def __init__(
         self,

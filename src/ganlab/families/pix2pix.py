@@ -39,6 +39,7 @@ class Pix2Pix(Family):
 
     name = "pix2pix"
     ema_names = ("generator",)
+    sources = {"ab": "input"}
 
     def __init__(
         self,
@@ -123,7 +124,7 @@ class Pix2Pix(Family):
                 reg.after_d_step(self.discriminator)
 
     # ------------------------------------------------------------------ sampling
-    def translate(self, source: Tensor) -> Tensor:
+    def translate(self, source: Tensor, direction: str = "ab") -> Tensor:
         """G(source) in eval mode (its EMA average when there is one), without gradients."""
         return apply(self.sampling_net("generator"), source)
 
