@@ -1,0 +1,136 @@
+"""Pix2Pix and CycleGAN on digits, on this CPU: the README's translation tables.
+
+Runs the translation experiments through the command line, one at a time, and prints:
+
+1. Pix2Pix edges -> digits, the paper's ablation (Isola et al. 2017, table 1): L1 + cGAN
+   (the recipe), L1 alone, cGAN alone: FID of the outputs, L1 to the targets, and label
+   preservation (the digits classifier's accuracy on the outputs) against its ceiling (its
+   accuracy on the real held-out digits).
+2. Pix2Pix super-resolution x4 on MNIST: PSNR / SSIM of the outputs against bicubic
+   upsampling (the input itself).
+3. CycleGAN digits <-> MNIST: label preservation both ways against the ceilings, FID per
+   domain, round-trip L1.
+4. Steps/s and peak memory (RSS) of each family's run.
+
+    python benchmarks/translation.py                       # all, the experiments' budgets
+    python benchmarks/translation.py --steps 300 --only ablation --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MNIST = os.environ.get("GANLAB_DATA", str(Path(__file__).resolve().parents[2] / "shared/data"))
+RUNS = {
+    "ablation": {
+        "L1 + cGAN": ["experiment=pix2pix_edges2digits"],
+        "L1 alone": ["experiment=pix2pix_edges2digits", "family.adversarial_weight=0"],
+        "cGAN alone": ["experiment=pix2pix_edges2digits", "family.l1_weight=0"],
+    },
+    "sr": {"Pix2Pix x4": ["experiment=pix2pix_sr_mnist", f"data.base.root={MNIST}"]},
+    "cyclegan": {"CycleGAN": ["experiment=cyclegan_digits2mnist", f"data.root={MNIST}"]},
+}
+
+
+def run(overrides: list[str], run_dir: Path, threads: int, steps: int | None) -> dict:
+    """One run through the CLI; its summary.json plus wall seconds and peak RSS (MiB)."""
+    budget = [f"steps={steps}", f"eval_every={steps}", f"sample_every={steps}"] if steps else []
+    cmd = [sys.executable, "-m", "ganlab", *overrides, *budget, f"threads={threads}",
+           "logger=csv", f"hydra.run.dir={run_dir}"]  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(overrides)} failed:\n{proc.stderr[-3000:]}")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    summary["wall"], summary["peak_mib"] = wall, max(peak, before) / 1024
+    return summary
+
+
+def fmt(m: dict, key: str, spec: str = ".3f") -> str:
+    return "-" if m.get(key) is None else format(m[key], spec)
+
+
+def ablation_rows(results: dict[str, dict]) -> list[str]:
+    rows = [
+        "| G's loss | FID | L1 | label acc | ceiling | acc / ceiling |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, s in results.items():
+        m = s["metrics"]
+        rows.append(f"| {name} | {fmt(m, 'val/fid', '.2f')} | {fmt(m, 'val/l1', '.4f')} | "
+                    f"{fmt(m, 'val/label_acc')} | {fmt(m, 'val/classifier_acc')} | "
+                    f"{fmt(m, 'val/label_rel')} |")  # fmt: skip
+    return rows
+
+
+def sr_rows(results: dict[str, dict]) -> list[str]:
+    rows = ["| | PSNR dB | SSIM |", "|---|---|---|"]
+    for name, s in results.items():
+        m = s["metrics"]
+        rows.append(f"| bicubic (the input) | {fmt(m, 'val/psnr_input', '.2f')} | "
+                    f"{fmt(m, 'val/ssim_input')} |")  # fmt: skip
+        rows.append(f"| {name} | {fmt(m, 'val/psnr', '.2f')} | {fmt(m, 'val/ssim')} |")
+    return rows
+
+
+CYCLE_CELLS = (("label_acc", ".3f"), ("classifier_acc", ".3f"), ("label_rel", ".3f"),
+               ("fid", ".2f"), ("cycle_l1", ".4f"))  # fmt: skip
+
+
+def cyclegan_rows(results: dict[str, dict]) -> list[str]:
+    rows = ["| direction | label acc | ceiling | acc / ceiling | FID | cycle L1 |",
+            "|---|---|---|---|---|---|"]  # fmt: skip
+    for s in results.values():
+        m = s["metrics"]
+        for d, name in (("ab", "digits -> MNIST"), ("ba", "MNIST -> digits")):
+            cells = [fmt(m, f"val/{d}/{k}", spec) for k, spec in CYCLE_CELLS]
+            rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def cost_rows(all_results: dict[str, dict]) -> list[str]:
+    rows = ["| run | steps | wall s | steps/s (incl. evaluation) | peak RSS MiB |",
+            "|---|---|---|---|---|"]  # fmt: skip
+    for name, s in all_results.items():
+        rate = s["steps"] / s["seconds"] if s["seconds"] else 0
+        rows.append(
+            f"| {name} | {s['steps']} | {s['wall']:.0f} | {rate:.2f} | {s['peak_mib']:.0f} |"
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=list(RUNS), nargs="+", default=list(RUNS))
+    parser.add_argument("--steps", type=int, default=None, help="override every budget")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=None, help="run dirs (default: temp)")
+    args = parser.parse_args()
+    out = args.out or Path(tempfile.mkdtemp(prefix="ganlab_translation_"))
+    tables = {"ablation": ablation_rows, "sr": sr_rows, "cyclegan": cyclegan_rows}
+    everything = {}
+    for part in args.only:
+        results = {}
+        for name, overrides in RUNS[part].items():
+            run_dir = out / part / name.replace(" ", "_").replace("+", "plus")
+            results[name] = run(overrides, run_dir, args.threads, args.steps)
+            print(f"{part}/{name}: {results[name]['wall']:.0f} s", file=sys.stderr, flush=True)
+        everything |= {f"{part}: {k}": v for k, v in results.items()}
+        print(f"\n## {part}\n" + "\n".join(tables[part](results)), flush=True)
+    print("\n## cost\n" + "\n".join(cost_rows(everything)))
+    print(f"\nrun dirs: {out}")
+
+
+if __name__ == "__main__":
+    main()
