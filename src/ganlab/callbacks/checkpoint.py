@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +12,7 @@ from typing import Any
 import lightning.pytorch as pl
 
 from ganlab.callbacks.summary import SummaryPart
+from ganlab.io import atomic_path
 from ganlab.loggers import RunCSVLogger
 from ganlab.metrics.registry import metric
 
@@ -116,14 +116,11 @@ class Checkpoint(SummaryPart, pl.Callback):
 
 
 def save_atomic(trainer: pl.Trainer, path: Path) -> Path:
-    """Save the trainer's checkpoint to ``path`` atomically (a temporary file, then a rename):
-    an interruption never leaves a truncated checkpoint. Collective: every rank calls it."""
-    tmp = path.with_name(path.name + ".tmp")
-    if trainer.is_global_zero:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    trainer.save_checkpoint(tmp, weights_only=False)
-    if trainer.is_global_zero:
-        os.replace(tmp, path)
+    """Save the trainer's checkpoint to ``path`` atomically (``ganlab.io.atomic_path``): an
+    interruption never leaves a truncated checkpoint. Collective: every rank calls it; rank 0
+    writes."""
+    with atomic_path(path, commit=trainer.is_global_zero) as tmp:
+        trainer.save_checkpoint(tmp, weights_only=False)
     return path
 
 

@@ -11,7 +11,6 @@ import torch
 from lightning.pytorch.loggers import WandbLogger
 from torch import Tensor
 
-from ganlab.callbacks.plots import plot_samples
 from ganlab.callbacks.schedule import Scheduled
 from ganlab.families.latent import LatentGAN
 from ganlab.loggers import log_now
@@ -64,7 +63,7 @@ class ToyEvaluator(Scheduled):
 
     def _save_plot(self, trainer, module, samples, dist, step, metrics) -> None:
         title = f"step {step}: " + ", ".join(f"{k} {v:.3g}" for k, v in metrics.items())
-        fig = plot_samples(samples, dist, module.family.critic, title)
+        fig = dist.figure(samples, module.family.critic, title)
         if fig is None:
             return
         out = Path(trainer.default_root_dir) / "plots" / f"step_{step:07d}.png"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -13,7 +14,8 @@ import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from torch import Tensor  # noqa: E402
 
-from ganlab.data.toy import Gaussian1D, GaussianMixture, ToyDistribution  # noqa: E402
+if TYPE_CHECKING:  # the distributions import these figures lazily
+    from ganlab.data.toy import Gaussian1D, GaussianMixture
 
 
 def plot_mixture(samples: Tensor, dist: GaussianMixture, title: str) -> Figure:
@@ -67,17 +69,6 @@ def plot_1d(
     ax.legend(lines[0][0] + lines[1][0], lines[0][1] + lines[1][1], loc="upper left", fontsize=8)
     fig.tight_layout()
     return fig
-
-
-def plot_samples(
-    samples: Tensor, dist: ToyDistribution, critic: Callable[[Tensor], Tensor], title: str
-) -> Figure | None:
-    """The figure for this distribution, or None when there is none for its dimension."""
-    if isinstance(dist, Gaussian1D):
-        return plot_1d(samples, dist, critic, title)
-    if isinstance(dist, GaussianMixture) and dist.dim == 2:
-        return plot_mixture(samples, dist, title)
-    return None
 
 
 def plot_mode_fractions(fractions: list[float], title: str) -> Figure:

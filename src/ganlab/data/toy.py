@@ -7,7 +7,8 @@ dataset, no worker processes, no per-sample Python.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
@@ -40,6 +41,11 @@ class ToyDistribution:
         """Sample std / real std, averaged over axes: ~1 healthy, ~0 collapsed."""
         return float((samples.double().std(dim=0).cpu() / self.std_per_dim).mean())
 
+    def figure(self, samples: Tensor, critic: Callable[[Tensor], Tensor], title: str) -> Any:
+        """A matplotlib figure of ``samples`` against this distribution (None: no figure for
+        its dimension); ``critic`` gives D's raw output for the figures that show it."""
+        return None
+
 
 class GaussianMixture(ToyDistribution):
     """Equal-weight mixture of isotropic Gaussians with a common std."""
@@ -70,6 +76,14 @@ class GaussianMixture(ToyDistribution):
     @property
     def std_per_dim(self) -> Tensor:
         return (self.means.double().var(dim=0, unbiased=False) + self.std**2).sqrt()
+
+    def figure(self, samples: Tensor, critic: Callable[[Tensor], Tensor], title: str) -> Any:
+        """A 2-D mixture's scatter over its modes (no figure in other dimensions)."""
+        if self.dim != 2:
+            return None
+        from ganlab.callbacks.plots import plot_mixture
+
+        return plot_mixture(samples, self, title)
 
     def evaluate(self, samples: Tensor) -> dict[str, float]:
         metrics = mode_coverage(samples, self.means.to(samples.device), self.std)
@@ -117,6 +131,12 @@ class Gaussian1D(ToyDistribution):
         return torch.exp(-0.5 * ((x - self.mean) / self.std) ** 2) / (
             self.std * math.sqrt(2 * math.pi)
         )
+
+    def figure(self, samples: Tensor, critic: Callable[[Tensor], Tensor], title: str) -> Any:
+        """The classic figure: real density, generated density, D(x)."""
+        from ganlab.callbacks.plots import plot_1d
+
+        return plot_1d(samples, self, critic, title)
 
     def evaluate(self, samples: Tensor) -> dict[str, float]:
         x = samples.double().flatten().cpu()

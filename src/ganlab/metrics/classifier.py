@@ -10,7 +10,6 @@ import logging
 import math
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from torch import Tensor, nn
 
 from ganlab.data.image_base import InMemoryImageData
 from ganlab.errors import UserError
+from ganlab.io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -219,22 +219,13 @@ def _load(path: Path, name: str, image_size: int) -> tuple[DomainClassifier, dic
 
 
 def _save(path: Path, model: DomainClassifier, meta: dict) -> None:
-    """Write atomically: a temp file in the same folder, then ``os.replace``."""
+    """Write atomically (``ganlab.io.atomic_path``)."""
     state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
-    tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"state_dict": state, "meta": meta}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            torch.save({"state_dict": state, "meta": meta}, tmp)
     except OSError as err:  # an unwritable cache costs a retrain next time, not this run
         log.warning("cannot cache the classifier at %s: %s", path, err)
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
 
 
 def _train(

@@ -11,7 +11,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from torch_fidelity.metric_isc import isc_features_to_metric
 from torch_fidelity.metric_kid import kid_features_to_metric
 from torch_fidelity.metric_prc import prc_features_to_metric
 
+from ganlab.io import atomic_path
 from ganlab.metrics.extractors import Extractor
 
 log = logging.getLogger(__name__)
@@ -201,17 +201,11 @@ def _load(path: Path, full_key: dict[str, Any]) -> RealStats | None:
 def _save_atomic(stats: RealStats, path: Path) -> None:
     """Write to a temporary file in the same folder, then rename: readers never see half a file."""
     blob = {"features": stats.features, "mu": stats.mu, "sigma": stats.sigma, "key": stats.key}
-    tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            torch.save(blob, f)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            torch.save(blob, tmp)
     except OSError as err:  # a read-only cache costs time, not the run
         log.warning("could not cache real statistics at %s (%s)", path, err)
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def real_stats(
