@@ -26,6 +26,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, Override
 from hydra.errors import HydraException, InstantiationException
 from hydra.types import RunMode
+from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
@@ -160,10 +161,9 @@ def _finish(trainer: pl.Trainer, summary: dict[str, Any]) -> None:
         if summary["status"] == "diverged":
             logger.log_metrics({"diverged": 1.0}, step=summary["steps"])
             logger.save()
-        experiment = getattr(logger, "experiment", None)
-        if hasattr(experiment, "summary"):  # W&B: final figures, then close before the next job
-            experiment.summary.update({"status": summary["status"], **summary["metrics"]})
-            experiment.finish()
+        if isinstance(logger, WandbLogger):  # final figures, then close before the next job
+            logger.experiment.summary.update({"status": summary["status"], **summary["metrics"]})
+            logger.experiment.finish()
     line = f"run dir: {run_dir}\nfinished {summary['steps']} steps in {summary['seconds']:.1f}s"
     line += _console_metrics(summary)
     if summary["health"]:
