@@ -44,7 +44,7 @@ class EvaluateOptions:
 def _datamodule(config: Any, spec: Any) -> Any:
     """The run's data module, for its real images (no training batches are drawn)."""
     if spec.kind != "images":
-        raise UserError(f"evaluate scores image samples; this checkpoint's data gives {spec.words}")
+        raise UserError(f"evaluate scores image models; this checkpoint's model makes {spec.words}")
     datamodule = hydra.utils.instantiate(config.data, steps=1, batches_per_step=1)
     datamodule.prepare_data()
     return datamodule

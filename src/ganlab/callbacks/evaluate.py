@@ -6,7 +6,6 @@ import logging
 from pathlib import Path
 
 import lightning.pytorch as pl
-import matplotlib.pyplot as plt
 import torch
 from lightning.pytorch.loggers import WandbLogger
 from torch import Tensor
@@ -69,7 +68,6 @@ class ToyEvaluator(Scheduled):
         out = Path(trainer.default_root_dir) / "plots" / f"step_{step:07d}.png"
         out.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out)
-        plt.close(fig)
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.log_image("samples", [str(out)], step=step)

@@ -83,8 +83,6 @@ class ImageMetrics(SummaryPart, Scheduled):
 
     def _plot_modes(self, trainer: pl.Trainer, values: dict[str, float], step: int) -> None:
         """The mode histogram as a figure in ``samples/modes_<step>.png`` (and W&B)."""
-        import matplotlib.pyplot as plt
-
         from ganlab.callbacks.plots import plot_mode_fractions
 
         fractions = self.scorer.fractions
@@ -97,7 +95,6 @@ class ImageMetrics(SummaryPart, Scheduled):
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"modes_{step:07d}.png"
         fig.savefig(path)
-        plt.close(fig)
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.log_image("val/modes_histogram", [str(path)], step=step)

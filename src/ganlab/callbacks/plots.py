@@ -1,5 +1,8 @@
-"""Figures of generated samples for toy data, and of mode coverage for image data
-(matplotlib, Agg backend)."""
+"""Figures of generated samples for toy data, and of mode coverage for image data.
+
+Built as bare ``matplotlib.figure.Figure`` objects, never through pyplot: saving them needs
+no backend, and pyplot's backend is left to the user (a notebook keeps its inline figures).
+"""
 
 from __future__ import annotations
 
@@ -7,23 +10,27 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from torch import Tensor  # noqa: E402
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle
+from torch import Tensor
 
 if TYPE_CHECKING:  # the distributions import these figures lazily
     from ganlab.data.toy import Gaussian1D, GaussianMixture
 
 
+def _figure(width: float, height: float) -> tuple[Figure, Axes]:
+    fig = Figure(figsize=(width, height), dpi=100)
+    return fig, fig.subplots()
+
+
 def plot_mixture(samples: Tensor, dist: GaussianMixture, title: str) -> Figure:
     """Scatter of generated samples over the real modes, each ringed at 3 std."""
-    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+    fig, ax = _figure(5, 5)
     x = samples.detach().cpu().numpy()
     for mx, my in dist.means.tolist():
-        ax.add_patch(plt.Circle((mx, my), 3 * dist.std, fill=False, color="tab:red", lw=0.8))
+        ax.add_patch(Circle((mx, my), 3 * dist.std, fill=False, color="tab:red", lw=0.8))
     ax.scatter(
         dist.means[:, 0],
         dist.means[:, 1],
@@ -47,7 +54,7 @@ def plot_1d(
     """The classic figure: real density, generated density and D(x) on one x axis."""
     lo, hi = dist.mean - 5 * dist.std, dist.mean + 5 * dist.std
     x = torch.linspace(lo, hi, 400).unsqueeze(1)  # (400, 1)
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    fig, ax = _figure(7, 4)
     ax.plot(x.squeeze(1), dist.density(x).squeeze(1), color="black", label="real density")
     ax.hist(
         samples.detach().cpu().flatten().numpy(),
@@ -79,7 +86,7 @@ def plot_mode_fractions(fractions: list[float], title: str) -> Figure:
     n = len(fractions)
     p = torch.tensor(fractions, dtype=torch.float64)
     if n <= 10:
-        fig, ax = plt.subplots(figsize=(5, 3), dpi=100)
+        fig, ax = _figure(5, 3)
         ax.bar(range(n), p.numpy(), color="tab:blue")
         for c in (p == 0).nonzero().flatten().tolist():
             ax.text(c, 0, "missed", color="tab:red", ha="center", va="bottom", rotation=90)
@@ -89,8 +96,8 @@ def plot_mode_fractions(fractions: list[float], title: str) -> Figure:
     else:
         rows = 10 if n % 10 == 0 else 1
         ratio = (p * n).reshape(rows, n // rows).numpy()  # 1 = uniform share
-        cmap = plt.get_cmap("viridis").with_extremes(under="red")
-        fig, ax = plt.subplots(figsize=(10, 2.6), dpi=100)
+        cmap = matplotlib.colormaps["viridis"].with_extremes(under="red")
+        fig, ax = _figure(10, 2.6)
         image = ax.imshow(
             ratio, cmap=cmap, vmin=1e-9, vmax=2.0, aspect="auto", interpolation="nearest"
         )

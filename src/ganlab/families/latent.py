@@ -74,6 +74,12 @@ class LatentGAN(Family):
         seed: int = 0,
     ) -> None:
         super().__init__()
+        if data_kind not in ("points", "images"):  # the nets of a translation family
+            raise UserError(
+                f"the latent GAN generates points or images, but the model's nets are for "
+                f"{KIND_WORDS.get(data_kind, data_kind)}: choose family=pix2pix (paired "
+                "images) or family=cyclegan (two domains), or another model"
+            )
         if n_critic < 1:
             raise ValueError(f"n_critic must be >= 1 (D updates per G update), got {n_critic}")
         self.latent = Latent(latent_dim, latent_dist)
