@@ -90,7 +90,12 @@ def build(cfg: DictConfig) -> tuple[pl.Trainer, GANModule, pl.LightningDataModul
     family = make_family(cfg, spec, dict(HydraConfig.get().runtime.choices))
     optimizers = {name: build_node(node, f"optimizer_{name}") for name, node in cfg.optim.items()}
     module = GANModule(
-        family, optimizers, seed=cfg.seed, ema=cfg.ema, ema_rampup=cfg.get("ema_rampup")
+        family,
+        optimizers,
+        seed=cfg.seed,
+        ema=cfg.ema,
+        ema_rampup=cfg.get("ema_rampup"),
+        compile=cfg.get("compile", False),
     )
     module.build_info = {
         "config": OmegaConf.to_container(cfg, resolve=False),

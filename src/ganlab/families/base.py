@@ -90,6 +90,7 @@ class Family(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.ema: nn.ModuleDict | None = None
+        self.regularizers: list[Any] = []  # D-phase regularizers (``ganlab.losses``)
 
     # ------------------------------------------------------------------ declarations
     @property
@@ -104,6 +105,11 @@ class Family(nn.Module):
     def optimized_nets(self) -> dict[str, tuple[nn.Module, ...]]:
         """Optimizer name -> the nets it updates, in the order the optimizers are built."""
         raise NotImplementedError
+
+    @property
+    def double_backward(self) -> bool:
+        """True when a phase differentiates a gradient (a gradient penalty, R1)."""
+        return any(r.needs_input_gradient for r in self.regularizers)
 
     @property
     def batches_per_step(self) -> int:
