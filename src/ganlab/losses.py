@@ -137,6 +137,11 @@ class Regularizer:
     def after_d_step(self, d: nn.Module) -> None:
         """Called after every D optimizer step."""
 
+    def constrain(self, params: dict[str, Tensor]) -> dict[str, Tensor]:
+        """What ``after_d_step`` does, out of place, to D's parameters by name (for D updates
+        made functionally: the unrolled GAN's look-ahead)."""
+        return params
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(weight={self.weight}, interval={self.interval})"
 
@@ -194,6 +199,9 @@ class WeightClipping(Regularizer):
     def after_d_step(self, d: nn.Module) -> None:
         for p in d.parameters():
             p.clamp_(-self.clip, self.clip)
+
+    def constrain(self, params: dict[str, Tensor]) -> dict[str, Tensor]:
+        return {name: p.clamp(-self.clip, self.clip) for name, p in params.items()}
 
     def __repr__(self) -> str:
         return f"WeightClipping(clip={self.clip})"

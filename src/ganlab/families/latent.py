@@ -20,6 +20,7 @@ from ganlab.families.base import Family, Phase, StepContext
 from ganlab.latent import Latent, slerp
 from ganlab.losses import AdversarialLoss, Regularizer
 from ganlab.nets import has_batchnorm
+from ganlab.nets.packing import Packed, pack
 
 NetFactory = Callable[..., nn.Module]
 
@@ -55,6 +56,11 @@ class LatentGAN(Family):
         conditional: class-conditional G and D; D's fakes share the real batch's labels (so a
             gradient penalty interpolates within a class); G's labels are drawn uniformly.
         seed: the run's seed, which fixes the evaluation z (``ganlab.latent``).
+        pack: PacGAN (Lin et al. 2018): D judges packs of ``pack`` samples concatenated on
+            features (points) or channels (images), built with its input scaled by m and
+            wrapped in ``ganlab.nets.packing.Packed``; 1 = no packing. The batch must divide
+            by m; a class-conditional D cannot be packed. Gradient penalties act on the
+            packs D sees (interpolates, and gradient norms, per pack).
     """
 
     name = "the latent GAN"
@@ -72,15 +78,18 @@ class LatentGAN(Family):
         regularizers: Sequence[Regularizer] = (),
         conditional: bool = False,
         seed: int = 0,
+        pack: int = 1,
     ) -> None:
         super().__init__()
         if n_critic < 1:
             raise ValueError(f"n_critic must be >= 1 (D updates per G update), got {n_critic}")
+        if pack < 1:
+            raise ValueError(f"model.pack must be >= 1 samples per D input, got {pack}")
         self.latent = Latent(latent_dim, latent_dist)
         self.make_generator, self.make_discriminator = generator, discriminator
         self.loss, self.regularizers = loss, list(regularizers)
         self.data_kind, self.n_critic = data_kind, n_critic
-        self.conditional, self.seed = conditional, seed
+        self.conditional, self.seed, self.pack = conditional, seed, pack
         self.num_classes = 0
         self._phases = (Phase("d", "d", repeats=n_critic), Phase("g", "g"))
 
@@ -106,9 +115,36 @@ class LatentGAN(Family):
         if self.conditional:
             self.num_classes = kwargs["num_classes"] = spec.num_classes
         self.generator = self.make_generator(**kwargs)
-        self.discriminator = self.make_discriminator(**kwargs)
+        self.discriminator = self._packed_discriminator(spec, kwargs)
         self.net_kwargs = kwargs
         self._check_regularizers(choices)
+
+    def _packed_discriminator(self, spec: DataSpec, kwargs: dict[str, Any]) -> nn.Module:
+        """D, or PacGAN's packed D: built for m samples concatenated (m x the features of a
+        point, m x the channels of an image), wrapped in ``Packed`` (Lin et al. 2018, sec. 3)."""
+        m = self.pack
+        if m == 1:
+            return self.make_discriminator(**kwargs)
+        if self.conditional:
+            raise UserError(
+                f"model.pack={m} packs D's input, and a class-conditional D cannot be packed "
+                "(the samples of a pack have their own classes): set model.pack=1 or "
+                "model.conditional=false"
+            )
+        if self.data_kind == "images":
+            wide = {**kwargs, "channels": m * kwargs["channels"]}  # (B/m, m·C, H, W)
+        else:
+            wide = {"in_dim": m * spec.shapes["x"][0]}  # (B/m, m·dim)
+        return Packed(self.make_discriminator(**wide), m)
+
+    def check_batch(self, batch_size: int) -> None:
+        if batch_size % self.pack:
+            fix = max(self.pack, round(batch_size / self.pack) * self.pack)
+            raise UserError(
+                f"model.pack={self.pack} packs D's input in groups of {self.pack} samples, so "
+                f"data.batch_size must divide by {self.pack}, got {batch_size}: "
+                f"set data.batch_size={fix}"
+            )
 
     def check_data(self, spec: DataSpec, choices: Mapping[str, str]) -> None:
         model, data = choices.get("model"), choices.get("data")
@@ -159,7 +195,7 @@ class LatentGAN(Family):
         fake_out = full(call_net(self.discriminator, fake, y))
         loss = self.loss.d_loss(real_out, fake_out)
         d_update = ctx.step * self.n_critic + ctx.repeat
-        penalty = self._regularize(real, fake, d_update, y, ctx.generator)
+        penalty = self._regularize(self.discriminator, real, fake, d_update, y, ctx.generator)
         real_out, fake_out = real_out.detach(), fake_out.detach()
         stats = {"d_loss": loss.detach(), "d_real": real_out.mean(), "d_fake": fake_out.mean()}
         accuracy = self.loss.accuracy(real_out, fake_out)
@@ -172,15 +208,20 @@ class LatentGAN(Family):
 
     def _regularize(
         self,
+        net: Callable[..., Tensor],
         real: Tensor,
         fake: Tensor,
         d_update: int,
         y: Tensor | None,
         generator: torch.Generator,
     ) -> Tensor | None:
-        """Sum of the penalties due on this D update, each scaled by its interval."""
+        """Sum of the penalties due on this D update, each scaled by its interval; ``net`` is
+        D (or a functional call of D with other parameters)."""
         total = None
-        d = self.discriminator if y is None else functools.partial(self.discriminator, y=y)
+        d = net if y is None else functools.partial(net, y=y)
+        if self.pack > 1:  # the penalty acts on the packs D sees: (B/m, m·...)
+            d = functools.partial(net, packed=True)
+            real, fake = pack(real, self.pack), pack(fake, self.pack)
         for reg in self.regularizers:
             if d_update % reg.interval:
                 continue
@@ -211,7 +252,9 @@ class LatentGAN(Family):
         d = self.discriminator
         was_training = d.training
         d.eval()
-        out = d(x.to(self._device()))
+        x = x.to(self._device())
+        # a packed D scores a pack of m copies of each point
+        out = d(x.repeat_interleave(self.pack, dim=0) if self.pack > 1 else x)
         d.train(was_training)
         return out
 
