@@ -132,8 +132,8 @@ def test_functional_rule_equals_the_optimizers_own_steps(name):
 
 def test_unsupported_optimizer_is_refused_in_one_line(tmp_path):
     with pytest.raises(UserError) as err:
-        run_train(tmp_path, "family=unrolled", "trainer=smoke", "optim.d._target_=torch.optim.Adagrad",
-                  "~optim.d.betas")  # fmt: skip
+        run_train(tmp_path, "family=unrolled", "trainer=smoke",
+                  "optim.d._target_=torch.optim.Adagrad", "~optim.d.betas")  # fmt: skip
     message = str(err.value)
     assert "\n" not in message
     assert message == (
@@ -237,7 +237,8 @@ def test_second_order_gradient_matches_finite_differences(make, float64):
     opt = trained_d_optimizer(fam, OPTIMIZERS[make])
     fam.discriminator.requires_grad_(False)
     loss = g_loss(fam, opt)
-    analytic = torch.cat([g.flatten() for g in torch.autograd.grad(loss, fam.generator.parameters())])
+    analytic = torch.autograd.grad(loss, list(fam.generator.parameters()))
+    analytic = torch.cat([g.flatten() for g in analytic])
     numeric = _fd_gradient(fam, opt)
     assert_close(analytic, numeric, rtol=1e-6, atol=1e-8)
     fam.through = "none"
@@ -278,8 +279,9 @@ def test_resume_is_exact(tmp_path):
     run = ["family=unrolled", "family.unroll_steps=2", "model.discriminator.norm=batch",
            "steps=30", "eval_every=30", "ckpt_every=1000", "trainer=cpu", "threads=1"]  # fmt: skip
     run_train(tmp_path / "full", *run)
-    first = run_train(tmp_path / "split", *run, "+callbacks.interrupt._target_=conftest.InterruptAt",
-                      "+callbacks.interrupt.step=13")  # fmt: skip
+    interrupt = ["+callbacks.interrupt._target_=conftest.InterruptAt",
+                 "+callbacks.interrupt.step=13"]  # fmt: skip
+    first = run_train(tmp_path / "split", *run, *interrupt)
     assert first["status"] == "interrupted"
     assert run_train(tmp_path / "split", *run, "resume=auto")["steps"] == 30
     a, b = (torch.load(tmp_path / d / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
