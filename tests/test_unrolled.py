@@ -18,6 +18,7 @@ from ganlab.losses import (
     GradientPenalty,
     HingeLoss,
     LeastSquaresLoss,
+    MinimaxLoss,
     NonSaturatingLoss,
     R1Penalty,
     WassersteinLoss,
@@ -245,6 +246,23 @@ def test_second_order_gradient_matches_finite_differences(make, float64):
     first = torch.autograd.grad(g_loss(fam, opt), list(fam.generator.parameters()))
     first = torch.cat([g.flatten() for g in first])
     assert (first - numeric).abs().max() > 100 * (analytic - numeric).abs().max() + 1e-6
+
+
+@pytest.mark.parametrize(("loss", "zero_sum"), [(MinimaxLoss(), True), (WassersteinLoss(), True),
+                                               (NonSaturatingLoss(), False)])  # fmt: skip
+def test_g_minimises_the_games_value_at_the_unrolled_d(loss, zero_sum):
+    """Second order, a zero-sum game's G loss is the value -d_loss at θ_D^k, real term
+    included (it depends on G through the look-ahead; Metz et al. 2017, eq. 12, and the
+    reference's ``minimize(-unrolled_loss)``); otherwise G's own loss at θ_D^k."""
+    fam = family(k=2, through="full", loss=loss)
+    opt = trained_d_optimizer(fam)
+    real = real_batch()
+    got = g_loss(fam, opt, seed=7, real=real)
+    ctx = StepContext(5, torch.Generator().manual_seed(7), optimizers={"d": opt})
+    fake = fam.g(fam.sample_z(len(real), ctx.generator))
+    net = fam._functional(fam.unrolled_parameters(real, None, fake, None, ctx))
+    expected = -loss.d_loss(net(real), net(fake)) if zero_sum else loss.g_loss(net(fake))
+    assert_close(got, expected)
 
 
 # --------------------------------------------------------------------------- with the rest

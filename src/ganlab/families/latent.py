@@ -17,10 +17,10 @@ from ganlab.data.choices import data_choices
 from ganlab.data.spec import KIND_WORDS, DataSpec
 from ganlab.errors import UserError
 from ganlab.families.base import Family, Phase, StepContext
-from ganlab.latent import Latent, slerp
+from ganlab.latent import Latent
 from ganlab.losses import AdversarialLoss, Regularizer
 from ganlab.nets import has_batchnorm
-from ganlab.nets.packing import Packed, pack
+from ganlab.nets.packing import pack, packed
 
 NetFactory = Callable[..., nn.Module]
 
@@ -115,27 +115,15 @@ class LatentGAN(Family):
         if self.conditional:
             self.num_classes = kwargs["num_classes"] = spec.num_classes
         self.generator = self.make_generator(**kwargs)
-        self.discriminator = self._packed_discriminator(spec, kwargs)
-        self.net_kwargs = kwargs
-        self._check_regularizers(choices)
-
-    def _packed_discriminator(self, spec: DataSpec, kwargs: dict[str, Any]) -> nn.Module:
-        """D, or PacGAN's packed D: built for m samples concatenated (m x the features of a
-        point, m x the channels of an image), wrapped in ``Packed`` (Lin et al. 2018, sec. 3)."""
-        m = self.pack
-        if m == 1:
-            return self.make_discriminator(**kwargs)
-        if self.conditional:
+        if self.pack > 1 and self.conditional:
             raise UserError(
-                f"model.pack={m} packs D's input, and a class-conditional D cannot be packed "
-                "(the samples of a pack have their own classes): set model.pack=1 or "
+                f"model.pack={self.pack} packs D's input, and a class-conditional D cannot be "
+                "packed (the samples of a pack have their own classes): set model.pack=1 or "
                 "model.conditional=false"
             )
-        if self.data_kind == "images":
-            wide = {**kwargs, "channels": m * kwargs["channels"]}  # (B/m, m·C, H, W)
-        else:
-            wide = {"in_dim": m * spec.shapes["x"][0]}  # (B/m, m·dim)
-        return Packed(self.make_discriminator(**wide), m)
+        self.discriminator = packed(self.make_discriminator, self.pack, spec.shapes["x"], kwargs)
+        self.net_kwargs = kwargs
+        self._check_regularizers(choices)
 
     def check_batch(self, batch_size: int) -> None:
         if batch_size % self.pack:
@@ -316,11 +304,11 @@ class LatentGAN(Family):
         return self.generate(len(z), z=z, y=y), columns
 
     def interpolation(self, rows: int = 4, steps: int = 10) -> Tensor:
-        """(rows x steps, C, H, W): slerp walks between the fixed z pairs (2i, 2i + 1); a
-        conditional model keeps class i on row i."""
+        """(rows x steps, C, H, W): walks (slerp; lerp for uniform z) between the fixed z
+        pairs (2i, 2i + 1); a conditional model keeps class i on row i."""
         z = self.fixed_z(2 * rows)
         t = torch.linspace(0, 1, steps, device=z.device)
-        walk = slerp(z[0::2], z[1::2], t).flatten(0, 1)  # (rows * steps, latent_dim)
+        walk = self.latent.interpolate(z[0::2], z[1::2], t).flatten(0, 1)  # (rows * steps, D)
         y = None
         if self.num_classes:
             y = (torch.arange(rows, device=z.device) % self.num_classes).repeat_interleave(steps)

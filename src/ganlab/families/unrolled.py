@@ -8,7 +8,10 @@ loss through the unrolled D updates the look-ahead's copy of the statistics, not
 D's real update (the D phase) is the plain one.
 
 As in the reference code (poolio/unrolled_gan), every unrolled update uses the same real
-batch (the step's first, which D's update also used) and the same fakes as G's loss.
+batch (the step's first, which D's update also used) and the same fakes as G's loss. In
+the second-order mode G minimises the game's value at the unrolled D: for the zero-sum
+losses (minimax, Wasserstein) that includes the real-data term, which depends on G through
+the look-ahead (``AdversarialLoss.g_real``); the reference minimises -f of the minimax game.
 """
 
 from __future__ import annotations
@@ -66,10 +69,12 @@ class UnrolledGAN(LatentGAN):
         n = real.shape[0]
         y = self.draw_labels(n, ctx.generator)  # drawn as the latent GAN draws them
         fake = self.g(self.sample_z(n, ctx.generator), y)
-        params = self.unrolled_parameters(real, y_real, fake, y, ctx)
-        args = (fake,) if y is None else (fake, y)
-        fake_out = functional_call(self.discriminator, params, args)
-        loss = self.loss.g_loss(full(fake_out))
+        state = self.unrolled_parameters(real, y_real, fake, y, ctx)
+        loss = self.loss.g_loss(full(call_net(self._functional(state), fake, y)))
+        if self.unroll_steps and self.through == "full":
+            # a zero-sum game's real term depends on G through the unrolled D (eq. 12)
+            real_term = self.loss.g_real(full(call_net(self._functional(state), real, y_real)))
+            loss = loss if real_term is None else loss + real_term
         return loss, {"g_loss": loss.detach()}
 
     def unrolled_parameters(
@@ -96,7 +101,7 @@ class UnrolledGAN(LatentGAN):
         params = {name: p.detach().requires_grad_() for name, p in params.items()}
         first = (ctx.step + 1) * self.n_critic  # the D updates looked ahead: first, first + 1, ...
         for i in range(self.unroll_steps):
-            net = self._functional(params, buffers)
+            net = self._functional({**params, **buffers})
             loss = self._look_ahead_loss(net, real, y_real, fake, y_fake, first + i, ctx)
             grads = torch.autograd.grad(loss, list(params.values()), create_graph=second_order)
             grads = mean_tensors_over_ranks(grads, differentiable=second_order)
@@ -110,9 +115,9 @@ class UnrolledGAN(LatentGAN):
             params = {name: p.detach() for name, p in params.items()}
         return {**params, **buffers}
 
-    def _functional(self, params: dict[str, Tensor], buffers: dict[str, Tensor]) -> Callable:
-        """D as a function of ``params``, updating the copied ``buffers`` in place."""
-        state = {**params, **buffers}
+    def _functional(self, state: dict[str, Tensor]) -> Callable:
+        """D as a function of the tensors ``state`` (parameters and buffers by name; D's own
+        for those missing), updating the buffers it holds in place."""
 
         def net(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
             return functional_call(self.discriminator, state, (x, *args), kwargs)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from torch import Tensor, nn
 
 
@@ -37,3 +40,15 @@ class Packed(nn.Module):
 
     def extra_repr(self) -> str:
         return f"pack={self.pack}"
+
+
+def packed(
+    make: Callable[..., nn.Module], m: int, shape: tuple[int, ...], kwargs: dict[str, Any]
+) -> nn.Module:
+    """``make(**kwargs)``, or for m > 1 PacGAN's D: built for m samples concatenated (m x the
+    features of a point of ``shape`` (D,), m x the channels of an image (C, H, W)) and
+    wrapped in ``Packed``."""
+    if m == 1:
+        return make(**kwargs)
+    key = "channels" if len(shape) == 3 else "in_dim"  # (B/m, m·C, H, W) or (B/m, m·D)
+    return Packed(make(**{**kwargs, key: m * shape[0]}), m)
