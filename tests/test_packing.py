@@ -87,7 +87,7 @@ def test_gradient_penalty_acts_on_the_packs_d_sees():
         linear.weight.copy_(torch.tensor([[0.5, 0.5, 0.5, 0.5]]))  # |w| = 1 over the pack
     fam.discriminator.net = linear
     real, fake = torch.randn(8, 2), torch.randn(8, 2)
-    penalty = fam._regularize(fam.discriminator, real, fake, 0, None, torch.Generator())
+    penalty = fam._regularize(real, fake, 0, None, torch.Generator())
     assert penalty.item() == pytest.approx(0.0, abs=1e-10)
     per_sample = GradientPenalty(10.0).penalty(fam.discriminator, real, fake, torch.Generator())
     # per-sample norms of 1/sqrt(2): what the penalty would be on the samples, not the packs

@@ -183,7 +183,7 @@ class LatentGAN(Family):
         fake_out = full(call_net(self.discriminator, fake, y))
         loss = self.loss.d_loss(real_out, fake_out)
         d_update = ctx.step * self.n_critic + ctx.repeat
-        penalty = self._regularize(self.discriminator, real, fake, d_update, y, ctx.generator)
+        penalty = self._regularize(real, fake, d_update, y, ctx.generator)
         real_out, fake_out = real_out.detach(), fake_out.detach()
         stats = {"d_loss": loss.detach(), "d_real": real_out.mean(), "d_fake": fake_out.mean()}
         accuracy = self.loss.accuracy(real_out, fake_out)
@@ -196,16 +196,17 @@ class LatentGAN(Family):
 
     def _regularize(
         self,
-        net: Callable[..., Tensor],
         real: Tensor,
         fake: Tensor,
         d_update: int,
         y: Tensor | None,
         generator: torch.Generator,
+        net: Callable[..., Tensor] | None = None,
     ) -> Tensor | None:
         """Sum of the penalties due on this D update, each scaled by its interval; ``net`` is
-        D (or a functional call of D with other parameters)."""
+        D by default (the unrolled GAN passes a functional call of D with other parameters)."""
         total = None
+        net = self.discriminator if net is None else net
         d = net if y is None else functools.partial(net, y=y)
         if self.pack > 1:  # the penalty acts on the packs D sees: (B/m, m·...)
             d = functools.partial(net, packed=True)

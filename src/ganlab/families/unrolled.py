@@ -137,5 +137,5 @@ class UnrolledGAN(LatentGAN):
         """D's loss, with the penalties due on D update ``d_update``, for ``net``."""
         real_out, fake_out = call_net(net, real, y_real), call_net(net, fake, y_fake)
         loss = self.loss.d_loss(full(real_out), full(fake_out))
-        penalty = self._regularize(net, real, fake, d_update, y_real, ctx.generator)
+        penalty = self._regularize(real, fake, d_update, y_real, ctx.generator, net)
         return loss if penalty is None else loss + penalty
