@@ -26,7 +26,7 @@ from ganlab.train import build, compose_config
 
 WARMUP = 100
 OVERRIDES = [
-    "experiment=ring8_pacgan",
+    "experiment=ring8_protocol",
     "logger=csv",
     "trainer=cpu",
     "n_critic=1",

@@ -46,11 +46,16 @@ def data_args(data: str, tmp_path: Path) -> list[str]:
     return [f"data={data}", "data.image_size=16"]
 
 
-IMAGE_MODELS = ("dcgan", "resnet")
+IMAGE_MODELS = ("dcgan", "resnet", "small_dcgan")
 IMAGE_DATA = ("digits", "stacked_digits", "mnist", "stacked_mnist", "fashion_mnist", "cifar10",
               "folder")  # fmt: skip
+STACKED_QUARTER = (
+    "stacked_mnist_quarter_dcgan",
+    "stacked_mnist_quarter_unrolled",
+    "stacked_mnist_quarter_pacgan",
+)  # PacGAN table 3's hard setting
 IMAGE_EXPERIMENTS = ("dcgan_digits", "dcgan_digits_best", "cgan_digits", "wgan_gp_resnet_digits",
-                     "dcgan_mnist", "stacked_mnist_dcgan")  # fmt: skip
+                     "dcgan_mnist", "stacked_mnist_dcgan", *STACKED_QUARTER)  # fmt: skip
 DATA = [
     "digits",
     "stacked_digits",
@@ -61,7 +66,7 @@ DATA = [
 
 
 @pytest.mark.parametrize("data", DATA)
-@pytest.mark.parametrize("model", ["dcgan", "resnet"])
+@pytest.mark.parametrize("model", ["dcgan", "resnet", "small_dcgan"])
 def test_smoke_run_per_model_and_data(model, data, tmp_path):
     summary = run_train(tmp_path, f"model={model}", *data_args(data, tmp_path), *SMALL)
     assert summary["status"] == "completed" and summary["steps"] == 20
@@ -89,7 +94,7 @@ def test_every_experiment_composes_and_image_ones_smoke_run(tmp_path):
 
 
 @needs_mnist
-@pytest.mark.parametrize("name", ["dcgan_mnist", "stacked_mnist_dcgan"])
+@pytest.mark.parametrize("name", ["dcgan_mnist", "stacked_mnist_dcgan", *STACKED_QUARTER])
 def test_mnist_experiments_smoke_run(name, tmp_path):
     root = [f"data.root={MNIST_ROOT}", "data.download=false"]
     summary = run_train(tmp_path, f"experiment={name}", *SMALL, *root)

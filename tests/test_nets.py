@@ -243,7 +243,8 @@ BAD_ARGS = [
         lambda: DCGANGenerator(100, image_size=28),
         "DCGANGenerator: image_size must be one of 16, 32, 64, got 28",
     ),
-    (lambda: DCGANDiscriminator(channels=2), "DCGANDiscriminator: channels must be one of 1, 3"),
+    (lambda: DCGANGenerator(100, channels=2), "DCGANGenerator: channels must be one of 1, 3"),
+    (lambda: DCGANDiscriminator(channels=0), "DCGANDiscriminator: channels must be >= 1, got 0"),
     (
         lambda: DCGANDiscriminator(norm="spectral"),
         "DCGANDiscriminator: norm must be one of batch, layer, instance, none, got 'spectral'",

@@ -124,7 +124,9 @@ def test_unknown_choice_asks_hydra_including_the_search_path(searchpath):
     assert unknown_choice(["model=tiny", "loss=mine", searchpath]) is None
     assert unknown_choice(["-m", "loss=hinge,mine", searchpath, "steps=3"]) is None
     message = unknown_choice(["model=tiny"])
-    assert message == "unknown model 'tiny'; choose one of: cyclegan, dcgan, mlp, pix2pix, resnet"
+    assert message == (
+        "unknown model 'tiny'; choose one of: cyclegan, dcgan, mlp, pix2pix, resnet, small_dcgan"
+    )
     message = unknown_choice(["loss=hinge,mien", searchpath, "-m"])
     assert message.startswith("unknown loss 'mien'; choose one of: hinge, lsgan, mine, minimax,")
     assert unknown_choice(["experiment=null", "~callbacks.metrics", "data.path=x/y"]) is None

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from ganlab.data.spec import DataSpec
 from ganlab.families.base import Family
 
 log = logging.getLogger("ganlab")
+
+# ${ganlab.mul:100,${model.pack}}: PacGAN's batches hold 100 packs of m samples
+OmegaConf.register_new_resolver("ganlab.mul", lambda *xs: math.prod(xs), replace=True)
 
 
 def build_node(node: DictConfig, what: str, **kwargs: Any) -> Any:

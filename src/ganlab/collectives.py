@@ -3,7 +3,8 @@ averaged once per update, BatchNorm buffers and diagnostics shared across ranks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -63,3 +64,42 @@ def mean_over_ranks(stats: dict[str, Tensor], world_size: int) -> dict[str, Tens
     torch.distributed.all_reduce(flat)
     flat /= world_size
     return dict(zip(keys, flat.unbind(), strict=True))
+
+
+class _SumOverRanks(torch.autograd.Function):
+    """all_reduce (sum) with a backward: the gradient of a sum over ranks is the sum of the
+    ranks' gradients (as ``torch.distributed.nn.functional.all_reduce``, now deprecated)."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: Tensor) -> Tensor:
+        out = tensor.clone(memory_format=torch.contiguous_format)
+        torch.distributed.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        return _SumOverRanks.apply(grad)
+
+
+def world_size() -> int:
+    """Processes of the default process group (1 when torch.distributed is not initialized)."""
+    dist = torch.distributed
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def mean_tensors_over_ranks(tensors: Sequence[Tensor], differentiable: bool) -> list[Tensor]:
+    """``tensors`` averaged over all processes with one flattened all_reduce, out of place;
+    ``differentiable`` keeps the graph (a gradient through the average reaches every rank's
+    inputs). Returned as they are with one process."""
+    world = world_size()
+    if world < 2 or not tensors:
+        return list(tensors)
+    flat = torch.cat([t.reshape(-1) for t in tensors])
+    if differentiable:
+        flat = _SumOverRanks.apply(flat)
+    else:
+        flat = flat.detach().clone()
+        torch.distributed.all_reduce(flat)
+    flat = flat / world
+    return [f.view_as(t) for f, t in zip(flat.split([t.numel() for t in tensors]), tensors,
+                                         strict=True)]  # fmt: skip

@@ -3,10 +3,14 @@
 One place knows the latent: training draws z from the runner's step-seeded stream, and
 sample grids, metrics and the sample command all take the fixed evaluation z from here,
 so every picture of a run, and of the runs of a sweep with the same seed, shows the same z.
+Walks (slerp for Gaussian z, lerp for uniform z), the mean z of groups of samples and walks
+along a direction serve the grids, the interpolation strips and latent arithmetic
+(``ganlab.arithmetic``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -39,6 +43,11 @@ class Latent:
             return torch.rand((n, self.dim), generator=generator, device=generator.device)
         return torch.randn((n, self.dim), generator=generator, device=generator.device)
 
+    def interpolate(self, a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+        """Walks between rows of ``a`` and ``b`` at fractions ``t``: (N, T, D); spherical for
+        Gaussian z, linear for uniform z."""
+        return lerp(a, b, t) if self.dist == "uniform" else slerp(a, b, t)
+
     def fixed(self, n: int, seed: int, device: torch.device | str = "cpu") -> Tensor:
         """The evaluation z of a run with seed ``seed``: the same ``n`` vectors at every call
         and on every rank (the first m of them for any m < n)."""
@@ -67,3 +76,18 @@ def lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
     (N, T, D) (for uniform z, whose space is a box)."""
     t = t[None, :, None]  # (1, T, 1)
     return (1 - t) * a[:, None] + t * b[:, None]
+
+
+def group_means(z: Tensor, groups: Sequence[Tensor]) -> Tensor:
+    """The mean z of each group of rows of ``z`` (N, D), each group an index tensor: (G, D).
+    Averaging a few samples' z gives stable arithmetic where single samples do not (Radford
+    et al. 2016, sec. 6.3.2)."""
+    for i, group in enumerate(groups):
+        if group.numel() == 0:
+            raise ValueError(f"group_means: group {i} is empty")
+    return torch.stack([z[group].mean(dim=0) for group in groups])  # (G, D)
+
+
+def walk(start: Tensor, direction: Tensor, t: Tensor) -> Tensor:
+    """``start`` (N, D) moved along ``direction`` (D,) by the amounts ``t`` (T,): (N, T, D)."""
+    return start[:, None] + t[None, :, None] * direction  # (N, T, D)

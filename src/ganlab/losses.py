@@ -29,6 +29,13 @@ class AdversarialLoss:
     def g_loss(self, fake_out: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def g_real(self, real_out: Tensor) -> Tensor | None:
+        """The real-data term of G's objective, or None when G's loss has none. In a
+        zero-sum game (minimax, Wasserstein) G minimises the value V = -d_loss, whose real
+        term depends on G once D is unrolled (Metz et al. 2017, eq. 12); otherwise it is
+        constant for G and left out."""
+        return None
+
     def accuracy(self, real_out: Tensor, fake_out: Tensor) -> Tensor | None:
         """Fraction of real and fake samples D classifies correctly (a diagnostic)."""
         if self.threshold is None:
@@ -55,6 +62,10 @@ class MinimaxLoss(AdversarialLoss):
         # log(1 - σ(f)) = -softplus(f)
         return -F.softplus(fake_out).mean()
 
+    def g_real(self, real_out: Tensor) -> Tensor | None:
+        # log σ(r) = -softplus(-r): V = E log D(x) + E log(1 - D(G(z)))
+        return -F.softplus(-real_out).mean()
+
 
 class NonSaturatingLoss(MinimaxLoss):
     """Non-saturating GAN loss (Goodfellow et al. 2014, sec. 3): G maximises log D(G(z))."""
@@ -62,6 +73,9 @@ class NonSaturatingLoss(MinimaxLoss):
     def g_loss(self, fake_out: Tensor) -> Tensor:
         # -log σ(f) = softplus(-f)
         return F.softplus(-fake_out).mean()
+
+    def g_real(self, real_out: Tensor) -> Tensor | None:
+        return None  # not a zero-sum game: G's loss is of the fakes alone
 
 
 class WassersteinLoss(AdversarialLoss):
@@ -78,6 +92,9 @@ class WassersteinLoss(AdversarialLoss):
 
     def g_loss(self, fake_out: Tensor) -> Tensor:
         return -fake_out.mean()
+
+    def g_real(self, real_out: Tensor) -> Tensor | None:
+        return real_out.mean()  # V = E D(x) - E D(G(z))
 
 
 class HingeLoss(AdversarialLoss):
@@ -137,6 +154,11 @@ class Regularizer:
     def after_d_step(self, d: nn.Module) -> None:
         """Called after every D optimizer step."""
 
+    def constrain(self, params: dict[str, Tensor]) -> dict[str, Tensor]:
+        """What ``after_d_step`` does, out of place, to D's parameters by name (for D updates
+        made functionally: the unrolled GAN's look-ahead)."""
+        return params
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(weight={self.weight}, interval={self.interval})"
 
@@ -194,6 +216,9 @@ class WeightClipping(Regularizer):
     def after_d_step(self, d: nn.Module) -> None:
         for p in d.parameters():
             p.clamp_(-self.clip, self.clip)
+
+    def constrain(self, params: dict[str, Tensor]) -> dict[str, Tensor]:
+        return {name: p.clamp(-self.clip, self.clip) for name, p in params.items()}
 
     def __repr__(self) -> str:
         return f"WeightClipping(clip={self.clip})"

@@ -83,6 +83,7 @@ class GANModule(pl.LightningModule):
             raise ValueError(f"{family.name} steps optimizers {missing}: add optim.{missing[0]}")
         for name in family.optimized_nets():
             _check_optimizer(name, optimizers[name])
+        family.check_optimizers(optimizers)
         self.automatic_optimization = False
         self.family = family
         self.optimizer_factories = dict(optimizers)

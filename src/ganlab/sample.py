@@ -7,6 +7,11 @@ images (or points) from a trained latent GAN.
   conditional.
 - ``interpolate=K``: a strip of K spherical walks of ``steps`` images between z pairs.
 - ``out=*.csv``: points of a vector (toy) model, one per line.
+- ``arithmetic=A-B+C``: latent arithmetic (Radford et al. 2016, fig. 7) on groups of samples
+  chosen by label (``label:7``), measured attribute (``thick``, ``thin``, ``right``,
+  ``left``) or fixed-z index (``z:0,5``): each group, its mean image, the result and
+  variations; ``direction=A-B`` (e.g. ``thick-thin``): ``interpolate`` walks along it.
+  Options ``pool``, ``quantile``, ``noise``, ``span`` (see ``ganlab.arithmetic``).
 
 The default z is the run's evaluation z, so ``n=64 out=grid.png`` redraws the run's last
 grid pixel for pixel (a conditional run's too); ``seed=S`` draws others. ``ema=false``
@@ -25,9 +30,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ganlab.arithmetic import figure
 from ganlab.checkpoints import Trained, load_trained
 from ganlab.errors import UserError
-from ganlab.latent import slerp
 from ganlab.options import parse_options
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -46,6 +51,13 @@ class SampleOptions:
     seed: int | None = None
     ema: bool = True
     device: str = "cpu"
+    # latent arithmetic (ganlab.arithmetic)
+    arithmetic: str | None = None
+    direction: str | None = None
+    pool: int = 2000
+    quantile: float = 0.1
+    noise: float = 0.25
+    span: float = 1.0
 
 
 def _at_least(value: int, minimum: int, key: str) -> int:
@@ -83,6 +95,9 @@ def sample(opts: SampleOptions) -> Path:
         )
     n, out = _at_least(opts.n, 1, "n"), Path(opts.out)
     columns = _at_least(opts.columns, 1, "columns")
+    if opts.arithmetic is not None or opts.direction is not None:
+        images, per_row = _arithmetic(trained, opts)
+        return _write(images, out, per_row, None)
     if _at_least(opts.interpolate, 0, "interpolate"):
         return _interpolation(trained, opts, out)
     family = trained.family
@@ -95,6 +110,14 @@ def sample(opts: SampleOptions) -> Path:
     return _write(images, out, columns, None if y is None else y.cpu())
 
 
+def _arithmetic(trained: Trained, opts: SampleOptions) -> tuple[Tensor, int]:
+    images, columns = figure(trained, opts.arithmetic, opts.direction, pool=opts.pool,
+                             quantile=opts.quantile, noise=opts.noise, span=opts.span,
+                             rows=opts.interpolate or 4, steps=opts.steps, columns=opts.columns,
+                             cls=opts.class_)  # fmt: skip
+    return images.cpu(), columns
+
+
 def _interpolation(trained: Trained, opts: SampleOptions, out: Path) -> Path:
     rows, steps = opts.interpolate, _at_least(opts.steps, 2, "steps")
     family = trained.family
@@ -102,7 +125,7 @@ def _interpolation(trained: Trained, opts: SampleOptions, out: Path) -> Path:
         return _write(family.interpolation(rows, steps).float().cpu(), out, steps, None)
     z = _z(trained, 2 * rows, opts.seed)
     t = torch.linspace(0, 1, steps, device=trained.device)
-    walk = slerp(z[0::2], z[1::2], t).flatten(0, 1)
+    walk = trained.family.latent.interpolate(z[0::2], z[1::2], t).flatten(0, 1)
     y = _labels(trained, rows, opts.class_)
     y = None if y is None else y.repeat_interleave(steps)
     return _write(family.generate(len(walk), z=walk, y=y).float().cpu(), out, steps, None)

@@ -88,6 +88,8 @@ def build(cfg: DictConfig) -> tuple[pl.Trainer, GANModule, pl.LightningDataModul
     datamodule = build_node(cfg.data, "data", steps=cfg.steps, batches_per_step=cfg.n_critic)
     spec = datamodule.spec
     family = make_family(cfg, spec, dict(HydraConfig.get().runtime.choices))
+    if getattr(datamodule, "batch_size", None):
+        family.check_batch(datamodule.batch_size)
     optimizers = {name: build_node(node, f"optimizer_{name}") for name, node in cfg.optim.items()}
     module = GANModule(
         family,

@@ -11,7 +11,7 @@ an EMA averages for sampling, and draws the pictures that callbacks save.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,6 +129,15 @@ class Family(nn.Module):
                 f"{family or self.name} needs labelled data, but data={data} has no labels: "
                 f"choose data={'|'.join(data_choices(kind, labelled=True)) or '...'}"
             )
+
+    def check_batch(self, batch_size: int) -> None:
+        """``UserError`` (one line) when the family cannot train on batches of this size
+        (a packed D needs a multiple of its pack)."""
+
+    def check_optimizers(self, factories: Mapping[str, Callable[..., Any]]) -> None:
+        """``UserError`` (one line) when the run's optimizers (name -> factory of a torch
+        optimizer over a list of parameters) cannot serve this family; called before
+        training (the unrolled GAN needs a D optimizer whose rule it can unroll)."""
 
     # ------------------------------------------------------------------ training
     def batch_item(self, batch: Any, index: int) -> Any:

@@ -17,9 +17,10 @@ from ganlab.data.choices import data_choices
 from ganlab.data.spec import KIND_WORDS, DataSpec
 from ganlab.errors import UserError
 from ganlab.families.base import Family, Phase, StepContext
-from ganlab.latent import Latent, slerp
+from ganlab.latent import Latent
 from ganlab.losses import AdversarialLoss, Regularizer
 from ganlab.nets import has_batchnorm
+from ganlab.nets.packing import pack, packed
 
 NetFactory = Callable[..., nn.Module]
 
@@ -55,6 +56,11 @@ class LatentGAN(Family):
         conditional: class-conditional G and D; D's fakes share the real batch's labels (so a
             gradient penalty interpolates within a class); G's labels are drawn uniformly.
         seed: the run's seed, which fixes the evaluation z (``ganlab.latent``).
+        pack: PacGAN (Lin et al. 2018): D judges packs of ``pack`` samples concatenated on
+            features (points) or channels (images), built with its input scaled by m and
+            wrapped in ``ganlab.nets.packing.Packed``; 1 = no packing. The batch must divide
+            by m; a class-conditional D cannot be packed. Gradient penalties act on the
+            packs D sees (interpolates, and gradient norms, per pack).
     """
 
     name = "the latent GAN"
@@ -72,6 +78,7 @@ class LatentGAN(Family):
         regularizers: Sequence[Regularizer] = (),
         conditional: bool = False,
         seed: int = 0,
+        pack: int = 1,
     ) -> None:
         super().__init__()
         if data_kind not in ("points", "images"):  # the nets of a translation family
@@ -82,11 +89,13 @@ class LatentGAN(Family):
             )
         if n_critic < 1:
             raise ValueError(f"n_critic must be >= 1 (D updates per G update), got {n_critic}")
+        if pack < 1:
+            raise ValueError(f"model.pack must be >= 1 samples per D input, got {pack}")
         self.latent = Latent(latent_dim, latent_dist)
         self.make_generator, self.make_discriminator = generator, discriminator
         self.loss, self.regularizers = loss, list(regularizers)
         self.data_kind, self.n_critic = data_kind, n_critic
-        self.conditional, self.seed = conditional, seed
+        self.conditional, self.seed, self.pack = conditional, seed, pack
         self.num_classes = 0
         self._phases = (Phase("d", "d", repeats=n_critic), Phase("g", "g"))
 
@@ -112,9 +121,24 @@ class LatentGAN(Family):
         if self.conditional:
             self.num_classes = kwargs["num_classes"] = spec.num_classes
         self.generator = self.make_generator(**kwargs)
-        self.discriminator = self.make_discriminator(**kwargs)
+        if self.pack > 1 and self.conditional:
+            raise UserError(
+                f"model.pack={self.pack} packs D's input, and a class-conditional D cannot be "
+                "packed (the samples of a pack have their own classes): set model.pack=1 or "
+                "model.conditional=false"
+            )
+        self.discriminator = packed(self.make_discriminator, self.pack, spec.shapes["x"], kwargs)
         self.net_kwargs = kwargs
         self._check_regularizers(choices)
+
+    def check_batch(self, batch_size: int) -> None:
+        if batch_size % self.pack:
+            fix = max(self.pack, round(batch_size / self.pack) * self.pack)
+            raise UserError(
+                f"model.pack={self.pack} packs D's input in groups of {self.pack} samples, so "
+                f"data.batch_size must divide by {self.pack}, got {batch_size}: "
+                f"set data.batch_size={fix}"
+            )
 
     def check_data(self, spec: DataSpec, choices: Mapping[str, str]) -> None:
         model, data = choices.get("model"), choices.get("data")
@@ -183,10 +207,16 @@ class LatentGAN(Family):
         d_update: int,
         y: Tensor | None,
         generator: torch.Generator,
+        net: Callable[..., Tensor] | None = None,
     ) -> Tensor | None:
-        """Sum of the penalties due on this D update, each scaled by its interval."""
+        """Sum of the penalties due on this D update, each scaled by its interval; ``net`` is
+        D by default (the unrolled GAN passes a functional call of D with other parameters)."""
         total = None
-        d = self.discriminator if y is None else functools.partial(self.discriminator, y=y)
+        net = self.discriminator if net is None else net
+        d = net if y is None else functools.partial(net, y=y)
+        if self.pack > 1:  # the penalty acts on the packs D sees: (B/m, m·...)
+            d = functools.partial(net, packed=True)
+            real, fake = pack(real, self.pack), pack(fake, self.pack)
         for reg in self.regularizers:
             if d_update % reg.interval:
                 continue
@@ -217,7 +247,9 @@ class LatentGAN(Family):
         d = self.discriminator
         was_training = d.training
         d.eval()
-        out = d(x.to(self._device()))
+        x = x.to(self._device())
+        # a packed D scores a pack of m copies of each point
+        out = d(x.repeat_interleave(self.pack, dim=0) if self.pack > 1 else x)
         d.train(was_training)
         return out
 
@@ -279,11 +311,11 @@ class LatentGAN(Family):
         return self.generate(len(z), z=z, y=y), columns
 
     def interpolation(self, rows: int = 4, steps: int = 10) -> Tensor:
-        """(rows x steps, C, H, W): slerp walks between the fixed z pairs (2i, 2i + 1); a
-        conditional model keeps class i on row i."""
+        """(rows x steps, C, H, W): walks (slerp; lerp for uniform z) between the fixed z
+        pairs (2i, 2i + 1); a conditional model keeps class i on row i."""
         z = self.fixed_z(2 * rows)
         t = torch.linspace(0, 1, steps, device=z.device)
-        walk = slerp(z[0::2], z[1::2], t).flatten(0, 1)  # (rows * steps, latent_dim)
+        walk = self.latent.interpolate(z[0::2], z[1::2], t).flatten(0, 1)  # (rows * steps, D)
         y = None
         if self.num_classes:
             y = (torch.arange(rows, device=z.device) % self.num_classes).repeat_interleave(steps)

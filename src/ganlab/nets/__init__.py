@@ -8,6 +8,7 @@ from ganlab.nets.layers import ConditionalBatchNorm2d, ProjectionHead, make_norm
 from ganlab.nets.mlp import MLP, Maxout
 from ganlab.nets.patchgan import PatchGANDiscriminator, patchgan_receptive_field
 from ganlab.nets.resnet import ResNetDiscriminator, ResNetGenerator
+from ganlab.nets.small_dcgan import SmallDCGANDiscriminator, SmallDCGANGenerator
 from ganlab.nets.unet import UNetGenerator
 
 
@@ -27,6 +28,8 @@ __all__ = [
     "ProjectionHead",
     "ResNetDiscriminator",
     "ResNetGenerator",
+    "SmallDCGANDiscriminator",
+    "SmallDCGANGenerator",
     "UNetGenerator",
     "has_batchnorm",
     "make_norm2d",

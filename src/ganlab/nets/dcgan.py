@@ -136,7 +136,9 @@ class DCGANDiscriminator(nn.Module):
         num_classes: int = 0,
     ) -> None:
         super().__init__()
-        check_image_args("DCGANDiscriminator", image_size, channels, width, num_classes)
+        check_image_args(
+            "DCGANDiscriminator", image_size, channels, width, num_classes, packable=True
+        )
         check_choice("DCGANDiscriminator", "norm", norm, NORMS)
         self.num_classes = num_classes
         self.image_shape = (channels, image_size, image_size)

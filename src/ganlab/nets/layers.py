@@ -32,11 +32,16 @@ def check_at_least(who: str, minimum: int, **values: int) -> None:
 
 
 def check_image_args(
-    who: str, image_size: int, channels: int, width: int, num_classes: int
+    who: str, image_size: int, channels: int, width: int, num_classes: int, packable: bool = False
 ) -> None:
-    """The constructor arguments every image network shares."""
+    """The constructor arguments every image network shares. A ``packable`` network (a
+    discriminator) takes any number of channels: PacGAN's packed D reads m images
+    concatenated on channels (Lin et al. 2018), 3m for RGB."""
     check_choice(who, "image_size", image_size, IMAGE_SIZES)
-    check_choice(who, "channels", channels, IMAGE_CHANNELS)
+    if packable:
+        check_at_least(who, 1, channels=channels)
+    else:
+        check_choice(who, "channels", channels, IMAGE_CHANNELS)
     check_at_least(who, 1, width=width)
     check_at_least(who, 0, num_classes=num_classes)
 

@@ -62,6 +62,8 @@ class MLP(nn.Module):
         norm: ``none``, ``batch`` or ``layer`` normalization after each hidden linear layer.
         spectral_norm: spectral normalization (Miyato et al. 2018) on every linear layer.
         init_std: if set, weights ~ N(0, init_std²) and zero biases (PacGAN/DCGAN style).
+        orthogonal_gain: if set, orthogonal weights (Saxe et al. 2014) scaled by it and zero
+            biases (the unrolled GAN's toy code: gain 1.4).
     """
 
     def __init__(
@@ -75,6 +77,7 @@ class MLP(nn.Module):
         norm: str = "none",
         spectral_norm: bool = False,
         init_std: float | None = None,
+        orthogonal_gain: float | None = None,
     ) -> None:
         super().__init__()
         _check_choice("activation", activation, ACTIVATIONS)
@@ -90,17 +93,25 @@ class MLP(nn.Module):
             layers += _hidden_layer(in_dim if i == 0 else width, width, activation, pieces, norm)
         layers.append(nn.Linear(width if depth else in_dim, out_dim))
         self.net = nn.Sequential(*layers)
-        if init_std is not None:
-            self._init_normal(init_std)
+        self._init_weights(init_std, orthogonal_gain)
         if spectral_norm:
             for module in self.modules():
                 if isinstance(module, nn.Linear):
                     nn.utils.parametrizations.spectral_norm(module)
 
-    def _init_normal(self, std: float) -> None:
+    def _init_weights(self, std: float | None, gain: float | None) -> None:
+        """N(0, std²) or orthogonal x gain weights and zero biases; PyTorch's default when
+        neither is set."""
+        if std is not None and gain is not None:
+            raise ValueError("MLP: set init_std or orthogonal_gain, not both")
+        if std is None and gain is None:
+            return
         for module in self.modules():
             if isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, 0.0, std)
+                if gain is None:
+                    nn.init.normal_(module.weight, 0.0, std)
+                else:
+                    nn.init.orthogonal_(module.weight, gain)
                 nn.init.zeros_(module.bias)
 
     def forward(self, x: Tensor) -> Tensor:

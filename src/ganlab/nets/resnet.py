@@ -169,7 +169,9 @@ class ResNetDiscriminator(nn.Module):
         num_classes: int = 0,
     ) -> None:
         super().__init__()
-        check_image_args("ResNetDiscriminator", image_size, channels, width, num_classes)
+        check_image_args(
+            "ResNetDiscriminator", image_size, channels, width, num_classes, packable=True
+        )
         check_choice("ResNetDiscriminator", "norm", norm, D_NORMS)
         self.num_classes = num_classes
         self.image_shape = (channels, image_size, image_size)
