@@ -18,13 +18,9 @@ import hydra
 import lightning.pytorch as pl
 import torch
 from hydra import compose, initialize_config_module
-from hydra._internal.utils import get_args_parser  # the parser of @hydra.main's arguments
-from hydra.core.config_loader import ConfigLoader
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import ChoiceSweep, Override
-from hydra.errors import HydraException, InstantiationException
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -32,13 +28,17 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from ganlab.assemble import build_node, make_family
-from ganlab.callbacks.checkpoint import stop_on_signals
+from ganlab.callbacks.checkpoint import Checkpoint, stop_on_signals
 from ganlab.callbacks.summary import SummaryPart
-from ganlab.checks import resolve_resume
-from ganlab.errors import UserError
+from ganlab.checks import check_fits, resolve_resume
+from ganlab.cli import check_command_line, exit_with_error, unknown_choice  # noqa: F401
+from ganlab.errors import UserError, one_line
 from ganlab.metrics.registry import metric, order
 from ganlab.module import GANModule
+from ganlab.resume import check_run_dir, flatten, resume_command
+from ganlab.rundir import hold, launched_rank
 from ganlab.search import metric_direction, worst_value
+from ganlab.values import check_root_values
 
 log = logging.getLogger("ganlab")
 
@@ -83,8 +83,11 @@ def compose_config(
     return cfg
 
 
-def build(cfg: DictConfig) -> tuple[pl.Trainer, GANModule, pl.LightningDataModule]:
-    """Instantiate data, family (nets, loss), module, callbacks, loggers and trainer."""
+def build(
+    cfg: DictConfig, overrides: Sequence[str] = ()
+) -> tuple[pl.Trainer, GANModule, pl.LightningDataModule]:
+    """Instantiate data, family (nets, loss), module, callbacks, loggers and trainer.
+    ``overrides`` (the run's, saved in checkpoints) rebuild the resume command."""
     datamodule = build_node(cfg.data, "data", steps=cfg.steps, batches_per_step=cfg.n_critic)
     spec = datamodule.spec
     family = make_family(cfg, spec, dict(HydraConfig.get().runtime.choices))
@@ -100,41 +103,89 @@ def build(cfg: DictConfig) -> tuple[pl.Trainer, GANModule, pl.LightningDataModul
     module.build_info = {
         "config": OmegaConf.to_container(cfg, resolve=False),
         "spec": spec.to_dict(),
+        "overrides": list(overrides),
     }
     callbacks = [build_node(c, "callback") for c in cfg.callbacks.values() if c]
+    # checkpoints last: a signal that lands during a step's evaluation or sample grid is
+    # still saved at that step
+    callbacks.sort(key=lambda c: isinstance(c, Checkpoint))
     loggers = [build_node(lg, "logger") for lg in cfg.logger.values() if lg]
     trainer = build_node(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
     return trainer, module, datamodule
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Train one run; returns its summary (status, final metrics, health flags)."""
+    """Train one run; returns its summary (status, final metrics, health flags).
+
+    The run directory is locked while the run trains, and is only trained in again by
+    resuming its run with the config it was trained with (``ganlab.resume``)."""
     _quiet_third_party()
+    check_root_values(cfg)
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    with hold(run_dir):
+        return _train_in(cfg, run_dir)
+
+
+def _train_in(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    overrides = list(HydraConfig.get().overrides.task)
+    if launched_rank() == 0:  # the other ranks work in rank 0's directory
+        overrides = check_run_dir(OmegaConf.to_container(cfg, resolve=False), run_dir, overrides)
+        _record_overrides(run_dir, overrides)
+    ckpt_path, ckpt = resolve_resume(cfg.get("resume"), run_dir)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.get("threads"):
         torch.set_num_threads(cfg.threads)
-    hydra_cfg = HydraConfig.get()
-    ckpt_path, resumed = resolve_resume(cfg.get("resume"), Path(hydra_cfg.runtime.output_dir))
-    wandb_id = resumed.get("run_ids", {}).get("WandbLogger")
+    wandb_id = ckpt.get("ganlab", {}).get("run_ids", {}).get("WandbLogger")
     if wandb_id and "wandb" in cfg.logger:
         with open_dict(cfg):
             cfg.logger.wandb.id = wandb_id  # the resumed run continues its W&B run
     with stop_on_signals():
         try:
-            trainer, module, datamodule = build(cfg)
+            trainer, module, datamodule = build(cfg, overrides)
         except (InstantiationException, OmegaConfBaseException, ValueError) as err:
             raise UserError(_one_line(err)) from err
+        if ckpt:  # before anything is written: the checkpoint must fit this run
+            check_fits(module.state_dict(), ckpt["state_dict"], ckpt_path)
+            _warn_schedules(ckpt["ganlab"], cfg)
+        del ckpt
         for logger in trainer.loggers:
             logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
         start = time.perf_counter()
         try:
-            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         except SIGTERMException:  # the Checkpoint callback saved the step; report it below
             module.status = "interrupted"
     summary = _summarize(trainer, module, time.perf_counter() - start)
+    if summary["status"] == "interrupted":
+        summary["resume"] = resume_command(overrides, run_dir)
     if trainer.is_global_zero:
         _finish(trainer, summary)
     return summary
+
+
+def _record_overrides(run_dir: Path, overrides: list[str]) -> None:
+    """``.hydra/overrides.yaml`` lists the overrides of the whole run: on resume, the
+    checkpoint's own, updated by the command's (Hydra wrote the command's alone)."""
+    subdir = HydraConfig.get().output_subdir
+    path = run_dir / subdir / "overrides.yaml" if subdir else None
+    if path is not None and path.is_file():
+        OmegaConf.save(OmegaConf.create(overrides), path)
+
+
+def _warn_schedules(state: dict[str, Any], cfg: DictConfig) -> None:
+    """A resumed run with other ``steps``: schedules that span the run (``${steps}``) now
+    end elsewhere than the steps done assumed."""
+    before = state.get("config", {}).get("steps")
+    if before is None or before == cfg.steps:
+        return
+    spans = [k for k, v in flatten(OmegaConf.to_container(cfg, resolve=False)).items()
+             if v == "${steps}" and k.startswith("callbacks.")]  # fmt: skip
+    if spans:
+        log.warning(
+            "resume: steps %s -> %s: %s follow steps, so their schedule now ends at step %s "
+            "(the %d steps done followed the old one)",
+            before, cfg.steps, ", ".join(spans), cfg.steps, state["g_step"],
+        )  # fmt: skip
 
 
 def _finite(x: float) -> float | None:
@@ -145,9 +196,9 @@ def _summarize(trainer: pl.Trainer, module: GANModule, seconds: float) -> dict[s
     module.check_finite()  # divergence after the last logged step counts too
     metrics = {k: _finite(float(v)) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     parts: dict[str, Any] = {"health": {}}
-    for callback in trainer.callbacks:
-        if isinstance(callback, SummaryPart):
-            parts.update(callback.summary(module))
+    for part in [*trainer.callbacks, trainer.datamodule]:  # data: files skipped, ...
+        if isinstance(part, SummaryPart):
+            parts.update(part.summary(module))
     return {
         "status": "completed" if module.status == "running" else module.status,
         "steps": module.g_step,
@@ -171,11 +222,28 @@ def _finish(trainer: pl.Trainer, summary: dict[str, Any]) -> None:
             logger.experiment.finish()
     line = f"run dir: {run_dir}\nfinished {summary['steps']} steps in {summary['seconds']:.1f}s"
     line += _console_metrics(summary)
-    if summary["health"]:
-        line += f"\nhealth flags: {', '.join(summary['health'])}"
+    line += _health_line(summary)
+    if summary.get("data", {}).get("skipped_images"):
+        line += f"\ndata: skipped {summary['data']['skipped_images']} image(s) that fail to decode"
     if summary["status"] != "completed":
         line += f"\nstatus: {summary['status']} at step {summary['steps']}"
+    if "resume" in summary:
+        line += f"\ncontinue with: {summary['resume']}"
     print(line, flush=True)
+
+
+def _health_line(summary: dict[str, Any]) -> str:
+    """``health flags at the end: collapse (since step 400); cleared: d_wins (50-3750)``."""
+    holding = summary.get("health", {})
+    cleared = {f: p for f, p in summary.get("health_history", {}).items() if f not in holding}
+    if not holding and not cleared:
+        return ""
+    parts = [f"{f} (since step {step})" for f, step in holding.items()]
+    line = "\nhealth flags at the end: " + (", ".join(parts) or "none")
+    if cleared:
+        spans = {f: ", ".join(f"{a}-{b}" for a, b in p) for f, p in cleared.items()}
+        line += "; cleared: " + ", ".join(f"{f} ({s})" for f, s in spans.items())
+    return line
 
 
 def _console_metrics(summary: dict[str, Any]) -> str:
@@ -217,15 +285,7 @@ def _optimized(cfg: DictConfig, summary: dict[str, Any]) -> float | None:
 
 def _one_line(err: BaseException) -> str:
     """The user-facing message of a config/input error, on one line."""
-    if isinstance(err, InstantiationException) and err.__cause__ is not None:
-        key = next((ln for ln in str(err).splitlines() if ln.startswith("full_key:")), "")
-        where = f" (building {key.replace('full_key: ', '')})" if key else ""
-        return f"{str(err.__cause__).splitlines()[0]}{where}"
-    if isinstance(err, OmegaConfBaseException):
-        msg = str(err).splitlines()[0]
-        key = getattr(err, "full_key", None)
-        return f"config: {msg}" + (f" (set {key}=... on the command line)" if key else "")
-    return str(err).splitlines()[0] if str(err) else type(err).__name__
+    return one_line(err)
 
 
 def _multirun() -> bool:
@@ -271,60 +331,6 @@ def _train_job(cfg: DictConfig) -> dict[str, Any]:
         return _job_not_run(err, "invalid" if mistake else "failed")
 
 
-def _group_options(loader: ConfigLoader, group: str, overrides: list[str]) -> list[str]:
-    """The options of config group ``group`` in Hydra's search path, including the folders
-    that ``hydra.searchpath=[...]`` in ``overrides`` adds ([] when ``group`` is no group)."""
-    return loader.get_group_options(group, config_name="train", overrides=overrides)
-
-
-def unknown_choice(argv: Sequence[str]) -> str | None:
-    """The one-line error for a ``group=option`` override (or sweep ``group=a,b``) naming
-    no config in Hydra's search path, or None.
-
-    Hydra reports this too, over a dozen lines; checking first keeps it to one. The
-    arguments are read with Hydra's own parsers, and the options come from Hydra's config
-    repository, so configs added with ``hydra.searchpath`` count as options.
-    """
-    args, _ = get_args_parser().parse_known_args(list(argv))
-    if args.config_dir or args.config_path or args.config_name:
-        return None  # another primary config: Hydra reports its own mistakes
-    try:
-        parsed = OverridesParser.create().parse_overrides(args.overrides)
-        with warnings.catch_warnings(), initialize_config_module("ganlab.conf", version_base="1.3"):
-            warnings.simplefilter("ignore")  # Hydra warns again about a missing folder
-            loader = GlobalHydra.instance().config_loader()
-            for override in parsed:
-                message = _unknown_option(loader, override, args.overrides)
-                if message:
-                    return message
-    except HydraException:
-        return None  # a malformed override: Hydra's own message names it
-    return None
-
-
-def _unknown_option(loader: ConfigLoader, override: Override, overrides: list[str]) -> str | None:
-    names = _chosen_names(override)
-    options = _group_options(loader, override.key_or_group, overrides) if names else []
-    if not options:
-        return None  # a value (steps=10), not a config group
-    for name in names:
-        if name not in options:
-            listed = ", ".join(sorted(options))
-            return f"unknown {override.key_or_group} {name!r}; choose one of: {listed}"
-    return None
-
-
-def _chosen_names(override: Override) -> list[str]:
-    """The config names an override chooses: one, or each of a sweep's list; none for a
-    deletion, null, a glob, a range or a value that is not a name."""
-    value = override.value()
-    if override.is_delete():
-        return []
-    if isinstance(value, ChoiceSweep):
-        return [name for name in override.sweep_string_iterator() if name != "null"]
-    return [value] if isinstance(value, str) else []
-
-
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
     """Entry point of ``python -m ganlab``: train and return ``optimized_metric``.
@@ -340,16 +346,15 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     except (UserError, OmegaConfBaseException) as err:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        print(f"error: {_one_line(err)}", file=sys.stderr, flush=True)
-        sys.exit(2)
+        exit_with_error(err)
 
 
 def main() -> None:
-    """``python -m ganlab`` / ``ganlab``: check group choices, then hand over to Hydra."""
-    message = unknown_choice(sys.argv[1:])
+    """``python -m ganlab`` / ``ganlab``: check the overrides (group choices, keys, value
+    types), then hand over to Hydra."""
+    message = check_command_line(sys.argv[1:])
     if message:
-        print(f"error: {message}", file=sys.stderr)
-        sys.exit(2)
+        exit_with_error(UserError(message))
     _hydra_main()
 
 
