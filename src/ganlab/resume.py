@@ -16,6 +16,8 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
 from ganlab.checks import checkpoint_path, read_checkpoint
 from ganlab.errors import UserError
 from ganlab.rundir import refuse_overwrite
@@ -141,3 +143,27 @@ def check_run_dir(config: dict[str, Any], run_dir: Path, overrides: list[str]) -
         refuse_overwrite(run_dir, resume_command(overrides, run_dir))
     state = read_checkpoint(path)["ganlab"]
     return check_same_problem(state, config, path, overrides, run_dir)
+
+
+def record_overrides(run_dir: Path, subdir: str | None, overrides: list[str]) -> None:
+    """``<subdir>/overrides.yaml`` (Hydra's ``.hydra``) lists the overrides of the whole run:
+    on resume, the checkpoint's own updated by the command's (Hydra wrote the command's)."""
+    path = run_dir / subdir / "overrides.yaml" if subdir else None
+    if path is not None and path.is_file():
+        OmegaConf.save(OmegaConf.create(list(overrides)), path)
+
+
+def warn_schedules(state: dict[str, Any], config: dict[str, Any]) -> None:
+    """A resumed run with other ``steps``: schedules that span the run (``${steps}``) now
+    end elsewhere than the steps done assumed."""
+    before, now = state.get("config", {}).get("steps"), config.get("steps")
+    if before is None or before == now:
+        return
+    spans = [k for k, v in flatten(config).items()
+             if v == "${steps}" and k.startswith("callbacks.")]  # fmt: skip
+    if spans:
+        log.warning(
+            "resume: steps %s -> %s: %s follow steps, so their schedule now ends at step %s "
+            "(the %d steps done followed the old one)",
+            before, now, ", ".join(spans), now, state["g_step"],
+        )  # fmt: skip

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import signal
 import sys
@@ -22,20 +21,18 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
-from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from ganlab.assemble import build_node, make_family
 from ganlab.callbacks.checkpoint import Checkpoint, stop_on_signals
-from ganlab.callbacks.summary import SummaryPart
 from ganlab.checks import check_fits, resolve_resume
-from ganlab.cli import check_command_line, exit_with_error, unknown_choice  # noqa: F401
+from ganlab.cli import check_command_line, exit_with_error
 from ganlab.errors import UserError, one_line
-from ganlab.metrics.registry import metric, order
 from ganlab.module import GANModule
-from ganlab.resume import check_run_dir, flatten, resume_command
+from ganlab.outcome import finish, record_failure, summarize
+from ganlab.resume import check_run_dir, record_overrides, resume_command, warn_schedules
 from ganlab.rundir import hold, launched_rank
 from ganlab.search import metric_direction, worst_value
 from ganlab.values import check_root_values
@@ -130,7 +127,7 @@ def _train_in(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     overrides = list(HydraConfig.get().overrides.task)
     if launched_rank() == 0:  # the other ranks work in rank 0's directory
         overrides = check_run_dir(OmegaConf.to_container(cfg, resolve=False), run_dir, overrides)
-        _record_overrides(run_dir, overrides)
+        record_overrides(run_dir, HydraConfig.get().output_subdir, overrides)
     ckpt_path, ckpt = resolve_resume(cfg.get("resume"), run_dir)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.get("threads"):
@@ -139,123 +136,48 @@ def _train_in(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if wandb_id and "wandb" in cfg.logger:
         with open_dict(cfg):
             cfg.logger.wandb.id = wandb_id  # the resumed run continues its W&B run
+    resume = resume_command(overrides, run_dir)
     with stop_on_signals():
-        try:
-            trainer, module, datamodule = build(cfg, overrides)
-        except (InstantiationException, OmegaConfBaseException, ValueError) as err:
-            raise UserError(_one_line(err)) from err
-        if ckpt:  # before anything is written: the checkpoint must fit this run
-            check_fits(module.state_dict(), ckpt["state_dict"], ckpt_path)
-            _warn_schedules(ckpt["ganlab"], cfg)
+        trainer, module, datamodule = _build_checked(cfg, overrides, ckpt_path, ckpt)
         del ckpt
-        for logger in trainer.loggers:
-            logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
         start = time.perf_counter()
-        try:
-            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-        except SIGTERMException:  # the Checkpoint callback saved the step; report it below
-            module.status = "interrupted"
-    summary = _summarize(trainer, module, time.perf_counter() - start)
+        _fit(trainer, module, datamodule, ckpt_path, resume)
+    summary = summarize(trainer, module, time.perf_counter() - start)
     if summary["status"] == "interrupted":
-        summary["resume"] = resume_command(overrides, run_dir)
+        summary["resume"] = resume
     if trainer.is_global_zero:
-        _finish(trainer, summary)
+        finish(trainer, summary)
     return summary
 
 
-def _record_overrides(run_dir: Path, overrides: list[str]) -> None:
-    """``.hydra/overrides.yaml`` lists the overrides of the whole run: on resume, the
-    checkpoint's own, updated by the command's (Hydra wrote the command's alone)."""
-    subdir = HydraConfig.get().output_subdir
-    path = run_dir / subdir / "overrides.yaml" if subdir else None
-    if path is not None and path.is_file():
-        OmegaConf.save(OmegaConf.create(overrides), path)
-
-
-def _warn_schedules(state: dict[str, Any], cfg: DictConfig) -> None:
-    """A resumed run with other ``steps``: schedules that span the run (``${steps}``) now
-    end elsewhere than the steps done assumed."""
-    before = state.get("config", {}).get("steps")
-    if before is None or before == cfg.steps:
-        return
-    spans = [k for k, v in flatten(OmegaConf.to_container(cfg, resolve=False)).items()
-             if v == "${steps}" and k.startswith("callbacks.")]  # fmt: skip
-    if spans:
-        log.warning(
-            "resume: steps %s -> %s: %s follow steps, so their schedule now ends at step %s "
-            "(the %d steps done followed the old one)",
-            before, cfg.steps, ", ".join(spans), cfg.steps, state["g_step"],
-        )  # fmt: skip
-
-
-def _finite(x: float) -> float | None:
-    return x if math.isfinite(x) else None  # JSON has no inf/nan
-
-
-def _summarize(trainer: pl.Trainer, module: GANModule, seconds: float) -> dict[str, Any]:
-    module.check_finite()  # divergence after the last logged step counts too
-    metrics = {k: _finite(float(v)) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-    parts: dict[str, Any] = {"health": {}}
-    for part in [*trainer.callbacks, trainer.datamodule]:  # data: files skipped, ...
-        if isinstance(part, SummaryPart):
-            parts.update(part.summary(module))
-    return {
-        "status": "completed" if module.status == "running" else module.status,
-        "steps": module.g_step,
-        **({"diverged_at": module.diverged_at} if module.status == "diverged" else {}),
-        "seconds": round(seconds, 2),
-        "metrics": {k: v for k, v in sorted(metrics.items()) if k.startswith("val/")},
-        **parts,
-        "run_dir": str(trainer.default_root_dir),
-    }
-
-
-def _finish(trainer: pl.Trainer, summary: dict[str, Any]) -> None:
-    run_dir = Path(trainer.default_root_dir)
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+def _build_checked(
+    cfg: DictConfig, overrides: list[str], ckpt_path: Path | None, ckpt: dict[str, Any]
+) -> tuple[pl.Trainer, GANModule, pl.LightningDataModule]:
+    """``build``, then (before anything is written) check that the checkpoint to resume
+    fits the module, then log the config."""
+    try:
+        trainer, module, datamodule = build(cfg, overrides)
+    except (InstantiationException, OmegaConfBaseException, ValueError) as err:
+        raise UserError(_one_line(err)) from err
+    if ckpt_path is not None:
+        check_fits(module.state_dict(), ckpt["state_dict"], ckpt_path)
+        warn_schedules(ckpt["ganlab"], OmegaConf.to_container(cfg, resolve=False))
     for logger in trainer.loggers:
-        if summary["status"] == "diverged":
-            logger.log_metrics({"diverged": 1.0}, step=summary["steps"])
-            logger.save()
-        if isinstance(logger, WandbLogger):  # final figures, then close before the next job
-            logger.experiment.summary.update({"status": summary["status"], **summary["metrics"]})
-            logger.experiment.finish()
-    line = f"run dir: {run_dir}\nfinished {summary['steps']} steps in {summary['seconds']:.1f}s"
-    line += _console_metrics(summary)
-    line += _health_line(summary)
-    if summary.get("data", {}).get("skipped_images"):
-        line += f"\ndata: skipped {summary['data']['skipped_images']} image(s) that fail to decode"
-    if summary["status"] != "completed":
-        line += f"\nstatus: {summary['status']} at step {summary['steps']}"
-    if "resume" in summary:
-        line += f"\ncontinue with: {summary['resume']}"
-    print(line, flush=True)
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    return trainer, module, datamodule
 
 
-def _health_line(summary: dict[str, Any]) -> str:
-    """``health flags at the end: collapse (since step 400); cleared: d_wins (50-3750)``."""
-    holding = summary.get("health", {})
-    cleared = {f: p for f, p in summary.get("health_history", {}).items() if f not in holding}
-    if not holding and not cleared:
-        return ""
-    parts = [f"{f} (since step {step})" for f, step in holding.items()]
-    line = "\nhealth flags at the end: " + (", ".join(parts) or "none")
-    if cleared:
-        spans = {f: ", ".join(f"{a}-{b}" for a, b in p) for f, p in cleared.items()}
-        line += "; cleared: " + ", ".join(f"{f} ({s})" for f, s in spans.items())
-    return line
-
-
-def _console_metrics(summary: dict[str, Any]) -> str:
-    """``; FID 12.3, modes 10 (classifier features)``: the final values named and formatted
-    by the metric registry, with the features they were computed in."""
-    m = summary["metrics"]
-    keys = sorted((k for k in m if metric(k).headline), key=order)
-    shown = [f"{metric(k).label} {metric(k).format(m[k])}" for k in keys]
-    if not shown:
-        return ""
-    extractor = summary.get("metrics_provenance", {}).get("extractor")
-    return "; " + ", ".join(shown) + (f" ({extractor} features)" if extractor else "")
+def _fit(
+    trainer: pl.Trainer, module: GANModule, datamodule: Any, ckpt_path: Path | None, resume: str
+) -> None:
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except SIGTERMException:  # the Checkpoint callback saved the step; report it below
+        module.status = "interrupted"
+    except UserError as err:  # a fault mid-run (a full disk, ...): recorded, then reported
+        if trainer.is_global_zero:
+            record_failure(Path(trainer.default_root_dir), module.g_step, err, resume)
+        raise
 
 
 def _optimized(cfg: DictConfig, summary: dict[str, Any]) -> float | None:
