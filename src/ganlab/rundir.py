@@ -127,4 +127,4 @@ class RunDirGuard(Callback):
             check_run_dir(task, run_dir, list(config.hydra.overrides.task))
         except UserError as err:
             release(run_dir)
-            exit_with_error(err)
+            exit_with_error(err, in_log=False)  # the directory is left as it was

@@ -275,8 +275,8 @@ def main() -> None:
     """``python -m ganlab`` / ``ganlab``: check the overrides (group choices, keys, value
     types), then hand over to Hydra."""
     message = check_command_line(sys.argv[1:])
-    if message:
-        exit_with_error(UserError(message))
+    if message:  # before any run: no run directory, no log file
+        exit_with_error(UserError(message), in_log=False)
     _hydra_main()
 
 
