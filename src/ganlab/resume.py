@@ -157,6 +157,11 @@ def warn_schedules(state: dict[str, Any], config: dict[str, Any]) -> None:
     """A resumed run with other ``steps``: schedules that span the run (``${steps}``) now
     end elsewhere than the steps done assumed."""
     before, now = state.get("config", {}).get("steps"), config.get("steps")
+    if isinstance(now, int) and state["g_step"] >= now:
+        log.warning(
+            "resume: the run has %d steps already and steps=%s: nothing to train "
+            "(steps=<more> trains it longer)", state["g_step"], now,
+        )  # fmt: skip
     if before is None or before == now:
         return
     spans = [k for k, v in flatten(config).items()

@@ -110,6 +110,12 @@ class RunDirGuard(Callback):
     check it (no run to overwrite, or a resume that fits; see ``ganlab.resume``). A problem
     is one ``error:`` line and exit code 2, as for any mistake."""
 
+    _run_dir: Path | None = None
+
+    def on_run_end(self, config: Any, **kwargs: Any) -> None:
+        if self._run_dir is not None:
+            release(self._run_dir)
+
     def on_run_start(self, config: Any, **kwargs: Any) -> None:
         from ganlab.cli import exit_with_error
         from ganlab.resume import check_run_dir
@@ -121,7 +127,8 @@ class RunDirGuard(Callback):
         except Exception:  # a run dir that needs Hydra's runtime: train() checks it
             return
         try:
-            acquire(run_dir)
+            if acquire(run_dir):
+                self._run_dir = run_dir
             task = OmegaConf.to_container(config, resolve=False)
             task.pop("hydra", None)
             check_run_dir(task, run_dir, list(config.hydra.overrides.task))

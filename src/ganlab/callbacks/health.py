@@ -50,7 +50,8 @@ class Health(SummaryPart, pl.Callback):
         d_acc: window-mean D accuracy at or above which D wins outright.
         min_spread: ``val/spread`` (the samples' spread / the data's: toy std, or image
             feature covariance) below which the samples have collapsed.
-        modes_drop: fraction of the best ``val/modes`` below which modes were lost.
+        modes_drop: fraction of the best ``val/modes`` below which modes were lost (and at
+            least ``min_lost`` of them: early in a run, 2 modes found then 1 is noise).
         warmup: fraction of the run before samples are judged (G starts collapsed).
         patience: windows in a row that turn a gradient flag on, or off.
     """
@@ -64,6 +65,7 @@ class Health(SummaryPart, pl.Callback):
         d_acc: float = 0.99,
         min_spread: float = 0.5,
         modes_drop: float = 0.75,
+        min_lost: int = 2,
         warmup: float = 0.2,
         patience: int = 2,
     ) -> None:
@@ -73,6 +75,7 @@ class Health(SummaryPart, pl.Callback):
         self.vanishing_ratio, self.vanishing_abs = vanishing_ratio, vanishing_abs
         self.d_confident, self.d_acc = d_confident, d_acc
         self.min_spread, self.modes_drop, self.warmup = min_spread, modes_drop, warmup
+        self.min_lost = min_lost
         # per-step diagnostics of the current window, kept on the device until judged
         self._g_norms: list[Tensor] = []
         self._d_accs: list[Tensor] = []
@@ -135,7 +138,8 @@ class Health(SummaryPart, pl.Callback):
         collapsed = spread < self.min_spread
         if modes is not None:
             modes = float(modes)
-            collapsed |= modes < self.modes_drop * self._best_modes
+            lost = self._best_modes - modes
+            collapsed |= modes < self.modes_drop * self._best_modes and lost >= self.min_lost
             self._best_modes = max(self._best_modes, modes)
         self.active["collapse"] = collapsed
 
