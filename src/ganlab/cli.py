@@ -201,7 +201,7 @@ def _check_type(key: str, node: Any, override: Override) -> str | None:
     if wanted is None:
         return None
     for value in _values(override):
-        if value is not None and _kind(value, wanted) != wanted:
+        if value not in (None, "???") and _kind(value, wanted) != wanted:  # "???": Hydra's
             text = override.input_line.split("=", 1)[-1]
             return f"{key}={text}: expected {wanted} (like {key}={default})"
     return None
