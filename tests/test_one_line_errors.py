@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import run_train
-from ganlab import evaluate, sample
+from ganlab import evaluate, sample, translate
 from ganlab.train import main as train_main
 
 SMALL_IMAGE = ["model=dcgan", "data=digits", "data.image_size=16", "model.generator.width=8",
@@ -69,10 +69,18 @@ CASES = [
                   "inception_weights=NEW/none.pth"],
      "InceptionV3 weights unavailable (no file NEW/none.pth): download"),  # fmt: skip
 ]
+CASES += [
+    ("translate", ["ckpt=ROOT/image/checkpoints/last.ckpt", "input=ROOT", "out=ROOT/notes.txt"],
+     "out=ROOT/notes.txt is an existing file: name a folder"),  # fmt: skip
+    ("translate", ["ckpt=ROOT/image/checkpoints/last.ckpt", "input=ROOT", "out=NEW/t"],
+     "translate needs a translation model (pix2pix, cyclegan)"),  # fmt: skip
+]
 NO_GPU = "device=cuda: this machine has no usable CUDA GPU; use device=cpu"
 if not torch.cuda.is_available():
-    for command in ("sample", "evaluate"):
-        CASES.append((command, ["ckpt=ROOT/image/checkpoints/last.ckpt", "device=cuda"], NO_GPU))
+    for command in ("sample", "evaluate", "translate"):
+        extra = ["input=ROOT"] if command == "translate" else []
+        CASES.append((command, ["ckpt=ROOT/image/checkpoints/last.ckpt", *extra, "device=cuda"],
+                      NO_GPU))  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
@@ -95,7 +103,9 @@ def run(command, argv, monkeypatch):
             monkeypatch.setattr(sys, "argv", ["ganlab", *argv])
             train_main()
         else:
-            {"sample": sample.main, "evaluate": evaluate.main}[command](argv)
+            {"sample": sample.main, "evaluate": evaluate.main, "translate": translate.main}[
+                command
+            ](argv)
     return exit_info.value.code
 
 
