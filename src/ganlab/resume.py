@@ -56,8 +56,8 @@ def is_safe(key: str) -> bool:
 
 
 def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
-    """Dotted key -> leaf value of a plain container (an empty mapping is a leaf)."""
-    if isinstance(node, dict) and node:
+    """Dotted key -> leaf value of a plain container (an empty mapping has no leaves)."""
+    if isinstance(node, dict):
         out: dict[str, Any] = {}
         for key, value in node.items():
             out |= flatten(value, f"{prefix}.{key}" if prefix else str(key))

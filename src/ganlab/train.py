@@ -132,7 +132,8 @@ def _train_in(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.get("threads"):
         torch.set_num_threads(cfg.threads)
-    wandb_id = ckpt.get("ganlab", {}).get("run_ids", {}).get("WandbLogger")
+    run_ids = ckpt.get("ganlab", {}).get("run_ids", {})  # logger class name -> run id
+    wandb_id = next((v for k, v in run_ids.items() if "WandbLogger" in k), None)
     if wandb_id and "wandb" in cfg.logger:
         with open_dict(cfg):
             cfg.logger.wandb.id = wandb_id  # the resumed run continues its W&B run
