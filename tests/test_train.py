@@ -94,7 +94,7 @@ def test_gauss1d_recovers_mean_and_std(tmp_path):
 
 def test_healthy_run_raises_no_flag_and_broken_run_does(tmp_path):
     healthy = run_train(tmp_path / "ok", "steps=1500", "eval_every=500")
-    assert healthy["health"] == {}, healthy
+    assert healthy["health"] == {} and healthy["health_history"] == {}, healthy
     broken = run_train(
         tmp_path / "broken",
         "loss=minimax",  # saturating G loss against an overpowered D

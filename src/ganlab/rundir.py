@@ -126,6 +126,8 @@ class RunDirGuard(Callback):
             run_dir = Path(str(config.hydra.run.dir))
         except Exception:  # a run dir that needs Hydra's runtime: train() checks it
             return
+        if not run_dir.is_dir():  # nothing there to overwrite; train() locks it (and a
+            return  # timestamped name resolved again may differ by a second)
         try:
             if acquire(run_dir):
                 self._run_dir = run_dir
