@@ -189,8 +189,17 @@ def _values(override: Override) -> list[Any]:
     return [] if override.is_sweep_override() else [value]
 
 
+#: keys whose values take several kinds (Lightning's ``devices``: 2, "auto", [0, 1], ...):
+#: the library checks them itself
+POLYMORPHIC = ("trainer.",)
+
+
 def _check_type(key: str, node: Any, override: Override) -> str | None:
-    """A value must have its default's kind: a bool, an integer, a number."""
+    """A value must have its default's kind: a bool, or a number. A root value whose default
+    is an integer must be an integer (``steps``, ``seed``, the intervals); below the root an
+    integer default (a penalty weight of 10) may take any number."""
+    if key.startswith(POLYMORPHIC):
+        return None
     try:
         default = OmegaConf.to_object(node) if OmegaConf.is_config(node) else node._value()
         if isinstance(default, str) and "${" in default:  # an interpolation: its value
@@ -200,6 +209,8 @@ def _check_type(key: str, node: Any, override: Override) -> str | None:
     wanted = _kind(default)
     if wanted is None:
         return None
+    if wanted == "an integer" and "." in key:
+        wanted = "a number"
     for value in _values(override):
         if value not in (None, "???") and _kind(value, wanted) != wanted:  # "???": Hydra's
             text = override.input_line.split("=", 1)[-1]
