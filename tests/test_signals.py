@@ -17,8 +17,9 @@ from conftest import run_cli, run_train
 from ganlab.errors import UserError
 
 TOY = ["trainer=cpu", "steps=20", "eval_every=10", "log_every=5", "ckpt_every=1000"]
-IMAGE = ["model=dcgan", "data=digits", "data.image_size=16", "model.generator.width=8",
-         "model.discriminator.width=8", "~callbacks.metrics", "sample_every=10", *TOY]  # fmt: skip
+NETS = ["model=dcgan", "data=digits", "data.image_size=16", "model.generator.width=8",
+        "model.discriminator.width=8"]  # fmt: skip
+IMAGE = [*NETS, "~callbacks.metrics", "sample_every=10", *TOY]
 
 
 def weights(run_dir):
@@ -47,18 +48,33 @@ def sigterm_during(monkeypatch, owner, name, step):
     monkeypatch.setattr(owner, name, patched)
 
 
-@pytest.mark.parametrize("where", ["toy evaluation", "image sample grid"])
+def quick_scorer(monkeypatch):
+    """Image metrics without the classifier or the real statistics (a fixed score): the
+    callback's schedule, saving and signals are what is tested here."""
+    from ganlab.metrics.scorer import ImageScorer
+
+    monkeypatch.setattr(ImageScorer, "prepare", lambda self, data, device: None)
+    monkeypatch.setattr(ImageScorer, "score", lambda self, samples, labels=None: {"fid": 1.0})
+
+
+@pytest.mark.parametrize("where", ["toy evaluation", "image metrics", "image sample grid"])
 def test_sigterm_during_an_evaluation_saves_that_step_and_resumes_exactly(
     where, tmp_path, monkeypatch
 ):
     import ganlab.callbacks.samples as samples
     from ganlab.data.toy import GaussianMixture
+    from ganlab.metrics.scorer import ImageScorer
 
-    args = TOY if where == "toy evaluation" else IMAGE
+    args = {"toy evaluation": TOY, "image sample grid": IMAGE}.get(where)
+    if where == "image metrics":
+        quick_scorer(monkeypatch)
+        args = [*NETS, "callbacks.metrics.n_samples=16", "sample_every=100", *TOY]
     full = run_train(tmp_path / "full", *args)
     with monkeypatch.context() as m:
         if where == "toy evaluation":
             sigterm_during(m, GaussianMixture, "evaluate", 10)
+        elif where == "image metrics":
+            sigterm_during(m, ImageScorer, "score", 10)
         else:
             sigterm_during(m, samples, "save_grid", 10)
         stopped = run_train(tmp_path / "split", *args)
