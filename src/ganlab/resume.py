@@ -31,6 +31,7 @@ SAFE = (
     "*_every",
     "resume",
     "threads",
+    "compile",
     "optimized_metric",
     "logger",
     "logger.*",
