@@ -104,3 +104,20 @@ class InterruptAt:
                     os.kill(os.getpid(), signal.SIGINT)
 
         return _Interrupt()
+
+
+class NaNAt:
+    """A callback that fills G's weights with NaN after G step ``step`` (a divergence)."""
+
+    def __new__(cls, step: int):
+        import lightning.pytorch as pl
+        import torch
+
+        class _NaN(pl.Callback):
+            def on_train_batch_end(self, trainer, module, *args):
+                if module.g_step == step:
+                    with torch.no_grad():
+                        for p in module.family.generator.parameters():
+                            p.fill_(float("nan"))
+
+        return _NaN()

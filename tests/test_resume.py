@@ -41,8 +41,9 @@ def test_interrupted_and_resumed_run_equals_uninterrupted_run(tmp_path):
         "+callbacks.interrupt._target_=conftest.InterruptAt",
         "+callbacks.interrupt.step=27",
     )
-    # the signal arrives after step 27; the run stops cleanly at the end of the next step
-    assert first["status"] == "interrupted" and first["steps"] == 28
+    # the signal arrives in step 27's callbacks; the checkpoint callback runs last, so the
+    # run saves and stops at that step
+    assert first["status"] == "interrupted" and first["steps"] == 27
     second = run_train(split, *RUN, "trainer=cpu", "resume=auto")
     assert second["status"] == "completed" and second["steps"] == 60
     a, b = params(full), params(split)
@@ -89,14 +90,20 @@ def test_sigterm_saves_checkpoint_and_resume_finishes_the_run(tmp_path):
 
 
 def test_divergence_stops_the_run_and_keeps_the_good_checkpoint(tmp_path):
-    good = run_train(tmp_path, "trainer=smoke")
-    ckpt = tmp_path / "checkpoints" / "last.ckpt"
-    before = ckpt.read_bytes()
-    summary = run_train(tmp_path, "trainer=cpu", "steps=50", "optim.d.lr=1e6", "optim.g.lr=1e6")
-    assert good["status"] == "completed"
-    # found at the logging interval (10 steps), diverged at an earlier step
-    assert summary["status"] == "diverged" and summary["diverged_at"] < summary["steps"] <= 10
-    assert ckpt.read_bytes() == before  # no NaN checkpoint over the good one
+    summary = run_train(
+        tmp_path,
+        "trainer=cpu",
+        "steps=50",
+        "ckpt_every=5",
+        "+callbacks.nan._target_=conftest.NaNAt",
+        "+callbacks.nan.step=12",  # G's weights NaN after step 12: step 13's losses are NaN
+    )
+    # found before the checkpoint of step 15 (and the logging of step 20), which is not saved
+    assert summary["status"] == "diverged" and summary["diverged_at"] == 13, summary
+    assert summary["steps"] == 15
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["ganlab"]["g_step"] == 10  # the last good checkpoint is kept
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())
     rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
     assert rows[-1]["diverged"] == "1.0"
 

@@ -13,7 +13,9 @@ from hydra.utils import instantiate
 
 from conftest import assert_one_error_line, run_cli, run_train
 from ganlab.callbacks import checkpoint
-from ganlab.train import _console_metrics, compose_config, unknown_choice
+from ganlab.cli import unknown_choice
+from ganlab.outcome import _console_metrics
+from ganlab.train import compose_config
 
 # a tiny budget for the headline sweeps: 2 steps, the final evaluation on 64 samples, one
 # CPU thread (the test machine is shared)

@@ -94,17 +94,17 @@ def test_gauss1d_recovers_mean_and_std(tmp_path):
 
 def test_healthy_run_raises_no_flag_and_broken_run_does(tmp_path):
     healthy = run_train(tmp_path / "ok", "steps=1500", "eval_every=500")
-    assert healthy["health"] == {}, healthy
+    assert healthy["health"] == {} and healthy["health_history"] == {}, healthy
     broken = run_train(
         tmp_path / "broken",
         "loss=minimax",  # saturating G loss against an overpowered D
         "optim.d.lr=5e-3",
         "optim.g.lr=1e-5",
         "n_critic=5",
-        "steps=400",
+        "steps=600",
         "eval_every=200",
     )
-    assert {"d_wins", "vanishing_g_grad"} <= set(broken["health"]), broken
+    assert {"d_wins", "vanishing_g_grad", "collapse"} <= set(broken["health"]), broken
     rows = list(csv.DictReader(open(tmp_path / "broken" / "metrics.csv")))
     assert any(r.get("health/vanishing_g_grad") == "1.0" for r in rows)
 

@@ -2,7 +2,8 @@
 
 A checkpoint carries its run's config and what the data said (``DataSpec``: shapes,
 classes), so no data set and no Hydra run is needed to use it. It is read with
-``torch.load(weights_only=True)``: plain tensors and containers, never code.
+``torch.load(weights_only=True)``: plain tensors and containers, never code; and its config
+may name only the callables that ``ganlab.trust`` registers.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from omegaconf import DictConfig, OmegaConf
 from ganlab.assemble import make_family
 from ganlab.checks import read_checkpoint
 from ganlab.data.spec import DataSpec
-from ganlab.errors import UserError
+from ganlab.errors import UserError, one_line
 from ganlab.families.base import Family
+from ganlab.trust import trusted_config
 
 PREFIX = "family."  # GANModule holds the family under this name
 
@@ -48,9 +50,13 @@ def load_trained(path: str | Path, ema: bool = True, device: str = "cpu") -> Tra
             f"{path} was written by an older ganlab (no run config and data spec in it): "
             "retrain it with this version"
         )
-    config = OmegaConf.create(state["config"])
+    config = OmegaConf.create(trusted_config(state["config"], str(path)))
     spec = DataSpec.from_dict(state["spec"])
-    family = make_family(config, spec)
+    try:
+        family = make_family(config, spec)
+    except Exception as err:  # a config this version cannot build (edited, older, ...)
+        reason = one_line(err)
+        raise UserError(f"{path}: cannot rebuild its nets from its config ({reason})") from None
     weights = {k[len(PREFIX) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(PREFIX)}
     has_ema = any(k.startswith("ema.") for k in weights)
     if has_ema:

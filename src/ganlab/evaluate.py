@@ -18,12 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra.errors import InstantiationException
 
 from ganlab.checkpoints import load_trained
-from ganlab.errors import UserError
-from ganlab.metrics.scorer import ImageScorer
-from ganlab.options import parse_options
+from ganlab.data.image_base import SPLITS
+from ganlab.errors import UserError, one_line
+from ganlab.metrics.scorer import EXTRACTORS, ImageScorer
+from ganlab.options import at_most, check_device, parse_options
 from ganlab.sample import CKPT_HINT
+
+MAX_SAMPLES = 200_000  # generated at once for one evaluation
 
 
 @dataclass
@@ -45,18 +49,46 @@ def _datamodule(config: Any, spec: Any) -> Any:
     """The run's data module, for its real images (no training batches are drawn)."""
     if spec.kind != "images":
         raise UserError(f"evaluate scores image models; this checkpoint's model makes {spec.words}")
-    datamodule = hydra.utils.instantiate(config.data, steps=1, batches_per_step=1)
+    try:
+        datamodule = hydra.utils.instantiate(config.data, steps=1, batches_per_step=1)
+    except InstantiationException as err:  # its files missing, ...: the cause in one line
+        raise UserError(one_line(err)) from None
     datamodule.prepare_data()
     return datamodule
 
 
-def evaluate(opts: EvaluateOptions) -> dict[str, Any]:
-    """Score the checkpoint of ``opts``; returns the report written as JSON."""
-    trained = load_trained(opts.ckpt, ema=opts.ema, device=opts.device)
-    family = trained.family
+def output_path(opts: EvaluateOptions) -> Path:
+    """Where the JSON goes; its folder is made now, so a path that cannot be written fails
+    before the metrics are computed, not after."""
+    ckpt = Path(opts.ckpt)
+    out = Path(opts.out or ckpt.with_name(f"{ckpt.stem}_metrics.json"))
+    if out.is_dir():
+        raise UserError(f"out={out} is a folder: name the JSON file to write")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"out={out}: cannot make its folder ({err.strerror})") from None
+    return out
+
+
+def _check(opts: EvaluateOptions) -> None:
+    """Every option, before the checkpoint is read."""
     for key in ("n", "n_real"):
         if getattr(opts, key) < 2:
             raise UserError(f"{key} must be >= 2, got {getattr(opts, key)}")
+    at_most(opts.n, MAX_SAMPLES, "n", "samples generated for one evaluation")
+    if opts.split not in SPLITS:
+        raise UserError(f"split={opts.split}: choose one of {', '.join(SPLITS)}")
+    if opts.extractor not in EXTRACTORS:
+        raise UserError(f"extractor={opts.extractor}: choose one of {', '.join(EXTRACTORS)}")
+    check_device(opts.device)
+
+
+def evaluate(opts: EvaluateOptions) -> dict[str, Any]:
+    """Score the checkpoint of ``opts``; returns the report written as JSON."""
+    _check(opts)
+    trained = load_trained(opts.ckpt, ema=opts.ema, device=opts.device)
+    family = trained.family
     try:
         scorer = ImageScorer(
             n_real=opts.n_real,
@@ -65,6 +97,7 @@ def evaluate(opts: EvaluateOptions) -> dict[str, Any]:
             real_split=opts.split,
             inception_weights=opts.inception_weights,
             cache_dir=opts.cache_dir,
+            weights_option="inception_weights",
         )
     except ValueError as err:
         raise UserError(str(err)) from None
@@ -106,13 +139,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: one ``error: ...`` line and exit 2 for a mistake."""
     try:
         opts = parse_options(EvaluateOptions, sys.argv[1:] if argv is None else argv)
+        out = output_path(opts)
         report = evaluate(opts)
+        out.write_text(json.dumps(report, indent=2) + "\n")
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
-    ckpt = Path(opts.ckpt)
-    out = Path(opts.out or ckpt.with_name(f"{ckpt.stem}_metrics.json"))
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    except OSError as err:  # a file that cannot be written, a full disk
+        print(f"error: cannot write {err.filename or opts.out}: {err.strerror}", file=sys.stderr)
+        sys.exit(2)
     print_table(report)
     print(f"wrote {out}")
 

@@ -6,12 +6,17 @@ import csv
 import io
 import logging
 import os
+import socket
+import threading
 from collections.abc import Sequence
+from urllib.parse import urlparse
 
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
+
+from ganlab.errors import one_line
 
 log = logging.getLogger(__name__)
 WANDB_MODES = ("offline", "online", "disabled")
@@ -22,6 +27,26 @@ def _has_wandb_key() -> bool:
         return True
     netrc = os.path.expanduser("~/.netrc")
     return os.path.exists(netrc) and "api.wandb.ai" in open(netrc).read()
+
+
+def _reachable(url: str, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to ``url``'s host opens within ``timeout`` seconds (name
+    lookup included, which a socket timeout does not bound: it runs in a thread)."""
+    parsed = urlparse(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((parsed.hostname or "", port), timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout + 1.0)
+    return bool(result and result[0])
 
 
 def wandb_logger(
@@ -38,7 +63,8 @@ def wandb_logger(
 
     ``mode`` is ``offline`` (default: run files kept for ``wandb sync``), ``online`` or
     ``disabled``. Online without an API key falls back to offline with a warning
-    instead of prompting for one.
+    instead of prompting for one; so does online without network (the W&B server not
+    reachable within seconds), instead of waiting a minute and failing.
     """
     if mode not in WANDB_MODES:
         raise ValueError(f"logger.wandb.mode={mode!r} is not a W&B mode; use one of {WANDB_MODES}")
@@ -47,9 +73,17 @@ def wandb_logger(
             "W&B online mode needs an API key (wandb login or WANDB_API_KEY); logging offline"
         )
         mode = "offline"
+    url = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+    if mode == "online" and not _reachable(url):
+        log.warning(
+            "W&B server %s is not reachable (no network?); logging offline: "
+            "`wandb sync <run dir>/wandb/offline-run-*` later",
+            url,
+        )
+        mode = "offline"
     os.environ.setdefault("WANDB_SILENT", "true")
     os.makedirs(save_dir, exist_ok=True)
-    return WandbLogger(
+    return FallbackWandbLogger(
         save_dir=save_dir,
         project=project,
         entity=entity,
@@ -60,6 +94,23 @@ def wandb_logger(
         mode=mode,
         settings={"console": "off", "init_timeout": 60},
     )
+
+
+class FallbackWandbLogger(WandbLogger):
+    """A ``WandbLogger`` whose online run, if W&B fails to start it (the network dropped,
+    the server refused), starts offline instead, with a warning: the run goes on."""
+
+    @property
+    def experiment(self):  # noqa: ANN201 (Lightning's type)
+        try:
+            return super().experiment
+        except Exception as err:  # wandb raises its own types (CommError, UsageError, ...)
+            if self._wandb_init.get("mode") != "online":
+                raise
+            log.warning("W&B could not start online (%s); logging offline", one_line(err))
+            self._wandb_init["mode"] = "offline"
+            self._experiment = None
+            return super().experiment
 
 
 class RunCSVLogger(CSVLogger):

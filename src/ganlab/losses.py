@@ -22,6 +22,8 @@ class AdversarialLoss:
     #: Decision threshold on D's output for the logged D accuracy; ``None`` for critics
     #: whose scores are not a classification (Wasserstein), which log no accuracy.
     threshold: float | None = 0.0
+    #: True when G's loss saturates (its gradient vanishes) as D grows confident
+    saturating: bool = False
 
     def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
         raise NotImplementedError
@@ -54,6 +56,8 @@ class MinimaxLoss(AdversarialLoss):
     confidently: kept for study, use ``NonSaturatingLoss`` to train.
     """
 
+    saturating = True
+
     def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
         # -log σ(r) - log(1 - σ(f)) = softplus(-r) + softplus(f), stable for any logit
         return F.softplus(-real_out).mean() + F.softplus(fake_out).mean()
@@ -69,6 +73,8 @@ class MinimaxLoss(AdversarialLoss):
 
 class NonSaturatingLoss(MinimaxLoss):
     """Non-saturating GAN loss (Goodfellow et al. 2014, sec. 3): G maximises log D(G(z))."""
+
+    saturating = False
 
     def g_loss(self, fake_out: Tensor) -> Tensor:
         # -log σ(f) = softplus(-f)

@@ -265,3 +265,10 @@ class GANModule(pl.LightningModule):
         state = checkpoint["ganlab"]
         self.g_step = state["g_step"]
         torch.set_rng_state(state["torch_rng"].cpu())
+        # The last step's checkpoint says its batch was the epoch's last, and Lightning would
+        # count the epoch (the whole run) as done: a run resumed with more steps ("train
+        # longer") would train nothing. Whether batches are left is the loader's to say: it
+        # is position-based and knows the run's length.
+        batches = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_loop.batch_progress")
+        if batches is not None:
+            batches["is_last_batch"] = False

@@ -49,3 +49,30 @@ def _message(err: OmegaConfBaseException, base: Any, schema: type) -> str:
     if isinstance(err, ConfigKeyError):
         return f"unknown option {key!r}; use key=value with keys: {_keys(base)}"
     return f"{key}: {str(err).splitlines()[0]}"
+
+
+def check_device(name: str) -> str:
+    """``name`` when it is a device this machine has; ``UserError`` (one line) otherwise."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise UserError(f"device={name} is not a device: use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device={name}: this machine has no usable CUDA GPU; use device=cpu")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise UserError(f"device={name}: this machine has {count} CUDA GPU(s) (cuda:0..)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"device={name}: MPS is not available here; use device=cpu")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise UserError(f"device={name}: use cpu, cuda or cuda:N")
+    return name
+
+
+def at_most(value: int, maximum: int, key: str, why: str) -> int:
+    """``value``, or ``UserError`` when it exceeds ``maximum`` (``why`` says why there is one)."""
+    if value > maximum:
+        raise UserError(f"{key}={value} is more than {maximum:,} ({why})")
+    return value

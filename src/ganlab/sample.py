@@ -13,6 +13,9 @@ images (or points) from a trained latent GAN.
   variations; ``direction=A-B`` (e.g. ``thick-thin``): ``interpolate`` walks along it.
   Options ``pool``, ``quantile``, ``noise``, ``span`` (see ``ganlab.arithmetic``).
 
+Any other suffix, a folder that is a file, a grid of more than 4,096 images or more than
+100,000 samples are refused in one line before anything is drawn; ``device`` must exist.
+
 The default z is the run's evaluation z, so ``n=64 out=grid.png`` redraws the run's last
 grid pixel for pixel (a conditional run's too); ``seed=S`` draws others. ``ema=false``
 samples the raw generator instead of its EMA.
@@ -33,10 +36,13 @@ from torch import Tensor
 from ganlab.arithmetic import figure
 from ganlab.checkpoints import Trained, load_trained
 from ganlab.errors import UserError
-from ganlab.options import parse_options
+from ganlab.options import at_most, check_device, parse_options
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 CKPT_HINT = "PATH"  # a run's checkpoints/last.ckpt or best.ckpt
+MAX_GRID = 4096  # images in one grid picture (64 x 64)
+MAX_SAMPLES = 100_000  # samples written to a folder or a CSV file
+CHUNK = 1024  # samples generated at once
 
 
 @dataclass
@@ -85,29 +91,77 @@ def _labels(trained: Trained, n: int, cls: int | None) -> Tensor | None:
     return torch.full((n,), cls, dtype=torch.long, device=trained.device)
 
 
+def output_kind(out: Path) -> str:
+    """``grid`` (an image file), ``csv`` or ``folder`` (an existing folder, or a name without
+    a suffix); ``UserError`` for anything else, before any work is done."""
+    suffix = out.suffix.lower()
+    if out.is_dir():
+        return "folder"
+    if out.exists() and not out.is_file():
+        raise UserError(f"out={out} exists and is neither a file nor a folder")
+    if suffix in IMAGE_SUFFIXES or suffix == ".csv":
+        return "grid" if suffix in IMAGE_SUFFIXES else "csv"
+    if suffix or out.exists():
+        what = "is an existing file" if out.exists() else f"has the suffix {suffix}"
+        raise UserError(
+            f"out={out} {what}: write a grid to a .png or .jpg file, points to a .csv file, "
+            "or one PNG per sample to a folder (a new name without a suffix)"
+        )
+    return "folder"
+
+
+def _check(opts: SampleOptions) -> tuple[Path, str]:
+    """The output and its kind, with every option checked before the checkpoint is read."""
+    out = Path(opts.out)
+    kind = output_kind(out)
+    check_device(opts.device)
+    n = _at_least(opts.n, 1, "n")
+    _at_least(opts.columns, 1, "columns")
+    if _at_least(opts.interpolate, 0, "interpolate"):
+        steps = _at_least(opts.steps, 2, "steps")
+        at_most(opts.interpolate * steps, MAX_GRID, "interpolate x steps", "images in a grid")
+    elif kind == "grid":
+        at_most(n, MAX_GRID, "n", "images in one grid; write a folder for more")
+    else:
+        at_most(n, MAX_SAMPLES, "n", "samples written at once")
+    return out, kind
+
+
 def sample(opts: SampleOptions) -> Path:
     """Write what ``opts`` ask for; returns the path written."""
+    out, kind = _check(opts)
     trained = load_trained(opts.ckpt, ema=opts.ema, device=opts.device)
     if trained.family.latent is None:
         raise UserError(
             f"sample draws from a latent GAN; this checkpoint is {trained.family.name}, "
             "which has no latent: use python -m ganlab.translate"
         )
-    n, out = _at_least(opts.n, 1, "n"), Path(opts.out)
-    columns = _at_least(opts.columns, 1, "columns")
+    points = trained.spec.kind == "points"
+    if points != (kind == "csv"):
+        made = "points, not images: use out=<file>.csv" if points else "images: use out=<file>.png"
+        raise UserError(f"this model makes {made} (or a folder), not out={out}")
+    n, columns = opts.n, opts.columns
     if opts.arithmetic is not None or opts.direction is not None:
+        if kind != "grid":
+            raise UserError(
+                f"arithmetic= and direction= draw one figure: use out=<file>.png, not out={out}"
+            )
         images, per_row = _arithmetic(trained, opts)
         return _write(images, out, per_row, None)
-    if _at_least(opts.interpolate, 0, "interpolate"):
+    if opts.interpolate:
         return _interpolation(trained, opts, out)
     family = trained.family
-    if out.suffix.lower() in IMAGE_SUFFIXES and family.num_classes and opts.class_ is None:
-        if opts.seed is None:  # the run's grid: a row per class, column j keeps its z
-            images, columns = family.grid(n, columns)
-            return _write(images.float().cpu(), out, columns, None)
+    if kind == "grid" and family.num_classes and opts.class_ is None and opts.seed is None:
+        images, columns = family.grid(n, columns)  # the run's grid: a row per class
+        return _write(images.float().cpu(), out, columns, None)
     y = _labels(trained, n, opts.class_)
-    images = family.generate(n, z=_z(trained, n, opts.seed), y=y).float().cpu()
-    return _write(images, out, columns, None if y is None else y.cpu())
+    z = _z(trained, n, opts.seed)
+    for start in range(0, n, CHUNK):  # a folder of 100,000 samples: a chunk at a time
+        part = slice(start, start + CHUNK)
+        images = family.generate(len(z[part]), z=z[part], y=None if y is None else y[part])
+        labels = None if y is None else y[part].cpu()
+        _write(images.float().cpu(), out, columns, labels, start=start, total=n)
+    return out
 
 
 def _arithmetic(trained: Trained, opts: SampleOptions) -> tuple[Tensor, int]:
@@ -119,7 +173,7 @@ def _arithmetic(trained: Trained, opts: SampleOptions) -> tuple[Tensor, int]:
 
 
 def _interpolation(trained: Trained, opts: SampleOptions, out: Path) -> Path:
-    rows, steps = opts.interpolate, _at_least(opts.steps, 2, "steps")
+    rows, steps = opts.interpolate, opts.steps
     family = trained.family
     if opts.seed is None and opts.class_ is None:
         return _write(family.interpolation(rows, steps).float().cpu(), out, steps, None)
@@ -131,22 +185,24 @@ def _interpolation(trained: Trained, opts: SampleOptions, out: Path) -> Path:
     return _write(family.generate(len(walk), z=walk, y=y).float().cpu(), out, steps, None)
 
 
-def _write(images: Tensor, out: Path, columns: int, y: Tensor | None) -> Path:
+def _write(
+    images: Tensor, out: Path, columns: int, y: Tensor | None, start: int = 0, total: int = 0
+) -> Path:
+    """Write ``images`` (samples ``start``.. of ``total``) as ``out``'s kind says."""
     from torchvision.utils import save_image
 
-    if images.dim() == 2:  # points of a vector model
-        if out.suffix != ".csv":
-            raise UserError(f"this model makes points, not images: use out=<file>.csv, not {out}")
-        np.savetxt(out, images.numpy(), delimiter=",", fmt="%.6g")
+    if images.dim() == 2:  # points of a vector model, appended chunk by chunk
+        with open(out, "w" if start == 0 else "a") as f:
+            np.savetxt(f, images.numpy(), delimiter=",", fmt="%.6g")
         return out
-    if out.suffix.lower() in IMAGE_SUFFIXES:
+    if out.suffix.lower() in IMAGE_SUFFIXES and not out.is_dir():
         out.parent.mkdir(parents=True, exist_ok=True)
         save_image(images, out, nrow=columns, normalize=True, value_range=(-1, 1))
         return out
     out.mkdir(parents=True, exist_ok=True)
-    width = max(5, int(math.log10(len(images))) + 1)
-    for i, image in enumerate(images):
-        name = f"{i:0{width}d}" + ("" if y is None else f"_class{int(y[i])}")
+    width = max(5, int(math.log10(max(total, len(images), 1))) + 1)
+    for i, image in enumerate(images, start=start):
+        name = f"{i:0{width}d}" + ("" if y is None else f"_class{int(y[i - start])}")
         save_image(image, out / f"{name}.png", normalize=True, value_range=(-1, 1))
     return out
 
@@ -159,6 +215,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         path = sample(opts)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as err:  # a folder that cannot be written, a full disk
+        print(f"error: cannot write {err.filename or opts.out}: {err.strerror}", file=sys.stderr)
         sys.exit(2)
     print(f"wrote {path}")
 

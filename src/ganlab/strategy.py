@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -62,6 +63,9 @@ _FORWARDED_HYDRA = (
 
 #: Seconds rank 0 waits for its child ranks to exit after the run before killing them.
 CHILD_EXIT_TIMEOUT = 120
+#: Exit codes of a child rank that stopped cleanly on SIGINT/SIGTERM (a checkpoint saved
+#: by all ranks together, as a shell reports a signal: 128 + its number)
+STOP_CODES = frozenset({128 + signal.SIGINT, 128 + signal.SIGTERM})
 
 
 class GANDDPStrategy(DDPStrategy):
@@ -196,7 +200,7 @@ class GANScriptLauncher(_SubprocessScriptLauncher):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-            elif proc.returncode and wait:
+            elif proc.returncode and proc.returncode not in STOP_CODES and wait:
                 failed.append(f"local rank {local_rank} exited with code {proc.returncode}")
         if failed:
             raise RuntimeError("; ".join(failed))
@@ -212,13 +216,20 @@ def _restore(saved_env: dict[str, str | None]) -> None:
 
 class _Observer(_ChildProcessObserver):
     """Lightning's watchdog (kills everything when a child dies, so no rank hangs in a
-    collective), which can be stopped before rank 0 ends its children itself."""
+    collective), which can be stopped before rank 0 ends its children itself, and which
+    lets a child that stopped cleanly on a signal (``STOP_CODES``) go: rank 0 stops at the
+    same step and is still writing its summary."""
 
     stopped = False
 
     @override
     def _run(self) -> bool:
-        return True if self.stopped else super()._run()
+        if self.stopped:
+            return True
+        codes = [proc.poll() for proc in self._child_processes]
+        if any(c not in (None, 0) and c not in STOP_CODES for c in codes):
+            return super()._run()  # a child failed: Lightning's watchdog ends them all
+        return all(c is not None for c in codes)
 
 
 def child_command() -> tuple[list[str], str | None]:

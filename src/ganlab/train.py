@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import signal
 import sys
@@ -18,27 +17,25 @@ import hydra
 import lightning.pytorch as pl
 import torch
 from hydra import compose, initialize_config_module
-from hydra._internal.utils import get_args_parser  # the parser of @hydra.main's arguments
-from hydra.core.config_loader import ConfigLoader
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import ChoiceSweep, Override
-from hydra.errors import HydraException, InstantiationException
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
-from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from ganlab.assemble import build_node, make_family
-from ganlab.callbacks.checkpoint import stop_on_signals
-from ganlab.callbacks.summary import SummaryPart
-from ganlab.checks import resolve_resume
-from ganlab.errors import UserError
-from ganlab.metrics.registry import metric, order
+from ganlab.callbacks.checkpoint import Checkpoint, stop_on_signals
+from ganlab.checks import check_fits, resolve_resume
+from ganlab.cli import check_command_line, exit_with_error
+from ganlab.errors import UserError, one_line
 from ganlab.module import GANModule
+from ganlab.outcome import finish, record_failure, summarize
+from ganlab.resume import check_run_dir, record_overrides, resume_command, warn_schedules
+from ganlab.rundir import hold, launched_rank
 from ganlab.search import metric_direction, worst_value
+from ganlab.values import check_root_values
 
 log = logging.getLogger("ganlab")
 
@@ -83,8 +80,11 @@ def compose_config(
     return cfg
 
 
-def build(cfg: DictConfig) -> tuple[pl.Trainer, GANModule, pl.LightningDataModule]:
-    """Instantiate data, family (nets, loss), module, callbacks, loggers and trainer."""
+def build(
+    cfg: DictConfig, overrides: Sequence[str] = ()
+) -> tuple[pl.Trainer, GANModule, pl.LightningDataModule]:
+    """Instantiate data, family (nets, loss), module, callbacks, loggers and trainer.
+    ``overrides`` (the run's, saved in checkpoints) rebuild the resume command."""
     datamodule = build_node(cfg.data, "data", steps=cfg.steps, batches_per_step=cfg.n_critic)
     spec = datamodule.spec
     family = make_family(cfg, spec, dict(HydraConfig.get().runtime.choices))
@@ -102,94 +102,85 @@ def build(cfg: DictConfig) -> tuple[pl.Trainer, GANModule, pl.LightningDataModul
     module.build_info = {
         "config": OmegaConf.to_container(cfg, resolve=False),
         "spec": spec.to_dict(),
+        "overrides": list(overrides),
     }
     callbacks = [build_node(c, "callback") for c in cfg.callbacks.values() if c]
+    # checkpoints last: a signal that lands during a step's evaluation or sample grid is
+    # still saved at that step
+    callbacks.sort(key=lambda c: isinstance(c, Checkpoint))
     loggers = [build_node(lg, "logger") for lg in cfg.logger.values() if lg]
     trainer = build_node(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
     return trainer, module, datamodule
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Train one run; returns its summary (status, final metrics, health flags)."""
+    """Train one run; returns its summary (status, final metrics, health flags).
+
+    The run directory is locked while the run trains, and is only trained in again by
+    resuming its run with the config it was trained with (``ganlab.resume``)."""
     _quiet_third_party()
+    check_root_values(cfg)
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    with hold(run_dir):
+        return _train_in(cfg, run_dir)
+
+
+def _train_in(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    overrides = list(HydraConfig.get().overrides.task)
+    if launched_rank() == 0:  # the other ranks work in rank 0's directory
+        overrides = check_run_dir(OmegaConf.to_container(cfg, resolve=False), run_dir, overrides)
+        record_overrides(run_dir, HydraConfig.get().output_subdir, overrides)
+    ckpt_path, ckpt = resolve_resume(cfg.get("resume"), run_dir)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.get("threads"):
         torch.set_num_threads(cfg.threads)
-    hydra_cfg = HydraConfig.get()
-    ckpt_path, resumed = resolve_resume(cfg.get("resume"), Path(hydra_cfg.runtime.output_dir))
-    wandb_id = resumed.get("run_ids", {}).get("WandbLogger")
+    run_ids = ckpt.get("ganlab", {}).get("run_ids", {})  # logger class name -> run id
+    wandb_id = next((v for k, v in run_ids.items() if "WandbLogger" in k), None)
     if wandb_id and "wandb" in cfg.logger:
         with open_dict(cfg):
             cfg.logger.wandb.id = wandb_id  # the resumed run continues its W&B run
+    resume = resume_command(overrides, run_dir)
     with stop_on_signals():
-        try:
-            trainer, module, datamodule = build(cfg)
-        except (InstantiationException, OmegaConfBaseException, ValueError) as err:
-            raise UserError(_one_line(err)) from err
-        for logger in trainer.loggers:
-            logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        trainer, module, datamodule = _build_checked(cfg, overrides, ckpt_path, ckpt)
+        del ckpt
         start = time.perf_counter()
-        try:
-            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-        except SIGTERMException:  # the Checkpoint callback saved the step; report it below
-            module.status = "interrupted"
-    summary = _summarize(trainer, module, time.perf_counter() - start)
+        _fit(trainer, module, datamodule, ckpt_path, resume)
+    summary = summarize(trainer, module, time.perf_counter() - start)
+    if summary["status"] == "interrupted":
+        summary["resume"] = resume
     if trainer.is_global_zero:
-        _finish(trainer, summary)
+        finish(trainer, summary)
     return summary
 
 
-def _finite(x: float) -> float | None:
-    return x if math.isfinite(x) else None  # JSON has no inf/nan
-
-
-def _summarize(trainer: pl.Trainer, module: GANModule, seconds: float) -> dict[str, Any]:
-    module.check_finite()  # divergence after the last logged step counts too
-    metrics = {k: _finite(float(v)) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-    parts: dict[str, Any] = {"health": {}}
-    for callback in trainer.callbacks:
-        if isinstance(callback, SummaryPart):
-            parts.update(callback.summary(module))
-    return {
-        "status": "completed" if module.status == "running" else module.status,
-        "steps": module.g_step,
-        **({"diverged_at": module.diverged_at} if module.status == "diverged" else {}),
-        "seconds": round(seconds, 2),
-        "metrics": {k: v for k, v in sorted(metrics.items()) if k.startswith("val/")},
-        **parts,
-        "run_dir": str(trainer.default_root_dir),
-    }
-
-
-def _finish(trainer: pl.Trainer, summary: dict[str, Any]) -> None:
-    run_dir = Path(trainer.default_root_dir)
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+def _build_checked(
+    cfg: DictConfig, overrides: list[str], ckpt_path: Path | None, ckpt: dict[str, Any]
+) -> tuple[pl.Trainer, GANModule, pl.LightningDataModule]:
+    """``build``, then (before anything is written) check that the checkpoint to resume
+    fits the module, then log the config."""
+    try:
+        trainer, module, datamodule = build(cfg, overrides)
+    except (InstantiationException, OmegaConfBaseException, ValueError) as err:
+        raise UserError(_one_line(err)) from err
+    if ckpt_path is not None:
+        check_fits(module.state_dict(), ckpt["state_dict"], ckpt_path)
+        warn_schedules(ckpt["ganlab"], OmegaConf.to_container(cfg, resolve=False))
     for logger in trainer.loggers:
-        if summary["status"] == "diverged":
-            logger.log_metrics({"diverged": 1.0}, step=summary["steps"])
-            logger.save()
-        if isinstance(logger, WandbLogger):  # final figures, then close before the next job
-            logger.experiment.summary.update({"status": summary["status"], **summary["metrics"]})
-            logger.experiment.finish()
-    line = f"run dir: {run_dir}\nfinished {summary['steps']} steps in {summary['seconds']:.1f}s"
-    line += _console_metrics(summary)
-    if summary["health"]:
-        line += f"\nhealth flags: {', '.join(summary['health'])}"
-    if summary["status"] != "completed":
-        line += f"\nstatus: {summary['status']} at step {summary['steps']}"
-    print(line, flush=True)
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    return trainer, module, datamodule
 
 
-def _console_metrics(summary: dict[str, Any]) -> str:
-    """``; FID 12.3, modes 10 (classifier features)``: the final values named and formatted
-    by the metric registry, with the features they were computed in."""
-    m = summary["metrics"]
-    keys = sorted((k for k in m if metric(k).headline), key=order)
-    shown = [f"{metric(k).label} {metric(k).format(m[k])}" for k in keys]
-    if not shown:
-        return ""
-    extractor = summary.get("metrics_provenance", {}).get("extractor")
-    return "; " + ", ".join(shown) + (f" ({extractor} features)" if extractor else "")
+def _fit(
+    trainer: pl.Trainer, module: GANModule, datamodule: Any, ckpt_path: Path | None, resume: str
+) -> None:
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except SIGTERMException:  # the Checkpoint callback saved the step; report it below
+        module.status = "interrupted"
+    except UserError as err:  # a fault mid-run (a full disk, ...): recorded, then reported
+        if trainer.is_global_zero:
+            record_failure(Path(trainer.default_root_dir), module.g_step, err, resume)
+        raise
 
 
 def _optimized(cfg: DictConfig, summary: dict[str, Any]) -> float | None:
@@ -219,15 +210,7 @@ def _optimized(cfg: DictConfig, summary: dict[str, Any]) -> float | None:
 
 def _one_line(err: BaseException) -> str:
     """The user-facing message of a config/input error, on one line."""
-    if isinstance(err, InstantiationException) and err.__cause__ is not None:
-        key = next((ln for ln in str(err).splitlines() if ln.startswith("full_key:")), "")
-        where = f" (building {key.replace('full_key: ', '')})" if key else ""
-        return f"{str(err.__cause__).splitlines()[0]}{where}"
-    if isinstance(err, OmegaConfBaseException):
-        msg = str(err).splitlines()[0]
-        key = getattr(err, "full_key", None)
-        return f"config: {msg}" + (f" (set {key}=... on the command line)" if key else "")
-    return str(err).splitlines()[0] if str(err) else type(err).__name__
+    return one_line(err)
 
 
 def _multirun() -> bool:
@@ -273,60 +256,6 @@ def _train_job(cfg: DictConfig) -> dict[str, Any]:
         return _job_not_run(err, "invalid" if mistake else "failed")
 
 
-def _group_options(loader: ConfigLoader, group: str, overrides: list[str]) -> list[str]:
-    """The options of config group ``group`` in Hydra's search path, including the folders
-    that ``hydra.searchpath=[...]`` in ``overrides`` adds ([] when ``group`` is no group)."""
-    return loader.get_group_options(group, config_name="train", overrides=overrides)
-
-
-def unknown_choice(argv: Sequence[str]) -> str | None:
-    """The one-line error for a ``group=option`` override (or sweep ``group=a,b``) naming
-    no config in Hydra's search path, or None.
-
-    Hydra reports this too, over a dozen lines; checking first keeps it to one. The
-    arguments are read with Hydra's own parsers, and the options come from Hydra's config
-    repository, so configs added with ``hydra.searchpath`` count as options.
-    """
-    args, _ = get_args_parser().parse_known_args(list(argv))
-    if args.config_dir or args.config_path or args.config_name:
-        return None  # another primary config: Hydra reports its own mistakes
-    try:
-        parsed = OverridesParser.create().parse_overrides(args.overrides)
-        with warnings.catch_warnings(), initialize_config_module("ganlab.conf", version_base="1.3"):
-            warnings.simplefilter("ignore")  # Hydra warns again about a missing folder
-            loader = GlobalHydra.instance().config_loader()
-            for override in parsed:
-                message = _unknown_option(loader, override, args.overrides)
-                if message:
-                    return message
-    except HydraException:
-        return None  # a malformed override: Hydra's own message names it
-    return None
-
-
-def _unknown_option(loader: ConfigLoader, override: Override, overrides: list[str]) -> str | None:
-    names = _chosen_names(override)
-    options = _group_options(loader, override.key_or_group, overrides) if names else []
-    if not options:
-        return None  # a value (steps=10), not a config group
-    for name in names:
-        if name not in options:
-            listed = ", ".join(sorted(options))
-            return f"unknown {override.key_or_group} {name!r}; choose one of: {listed}"
-    return None
-
-
-def _chosen_names(override: Override) -> list[str]:
-    """The config names an override chooses: one, or each of a sweep's list; none for a
-    deletion, null, a glob, a range or a value that is not a name."""
-    value = override.value()
-    if override.is_delete():
-        return []
-    if isinstance(value, ChoiceSweep):
-        return [name for name in override.sweep_string_iterator() if name != "null"]
-    return [value] if isinstance(value, str) else []
-
-
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
     """Entry point of ``python -m ganlab``: train and return ``optimized_metric``.
@@ -342,16 +271,15 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     except (UserError, OmegaConfBaseException) as err:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        print(f"error: {_one_line(err)}", file=sys.stderr, flush=True)
-        sys.exit(2)
+        exit_with_error(err)
 
 
 def main() -> None:
-    """``python -m ganlab`` / ``ganlab``: check group choices, then hand over to Hydra."""
-    message = unknown_choice(sys.argv[1:])
-    if message:
-        print(f"error: {message}", file=sys.stderr)
-        sys.exit(2)
+    """``python -m ganlab`` / ``ganlab``: check the overrides (group choices, keys, value
+    types), then hand over to Hydra."""
+    message = check_command_line(sys.argv[1:])
+    if message:  # before any run: no run directory, no log file
+        exit_with_error(UserError(message), in_log=False)
     _hydra_main()
 
 

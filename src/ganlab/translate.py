@@ -13,12 +13,13 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from ganlab.checkpoints import load_trained
 from ganlab.errors import UserError
-from ganlab.options import parse_options
+from ganlab.options import check_device, parse_options
 from ganlab.sample import CKPT_HINT
 
 
@@ -40,6 +41,11 @@ def translate(opts: TranslateOptions) -> list[Path]:
     from ganlab.data.folder import find_images, load_image
     from ganlab.data.sampling import to_float
 
+    check_device(opts.device)
+    if opts.batch_size < 1:
+        raise UserError(f"batch_size must be >= 1, got {opts.batch_size}")
+    if Path(opts.out).exists() and not Path(opts.out).is_dir():
+        raise UserError(f"out={opts.out} is an existing file: name a folder to write into")
     trained = load_trained(opts.ckpt, ema=opts.ema, device=opts.device)
     family = trained.family
     if not family.sources:
@@ -57,7 +63,7 @@ def translate(opts: TranslateOptions) -> list[Path]:
     written = []
     for start in range(0, len(files), max(1, opts.batch_size)):
         chunk = files[start : start + opts.batch_size]
-        images = torch.stack([load_image(str(p), channels, size) for p in chunk])  # uint8
+        images = torch.stack([_load(p, channels, size, load_image) for p in chunk])  # uint8
         outputs = family.translate(to_float(images), opts.direction).float().cpu()
         for path, image in zip(chunk, outputs, strict=True):
             target = (out / path.relative_to(root)).with_suffix(".png")
@@ -67,6 +73,13 @@ def translate(opts: TranslateOptions) -> list[Path]:
     return written
 
 
+def _load(path: Path, channels: int, size: int, load_image: Any) -> torch.Tensor:
+    try:
+        return load_image(str(path), channels, size)
+    except Exception as err:  # PIL raises many types for broken files
+        raise UserError(f"cannot decode image {path}: {err}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: one ``error: ...`` line and exit 2 for a mistake."""
     try:
@@ -74,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         written = translate(opts)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as err:  # a folder that cannot be written, a full disk
+        print(f"error: cannot write {err.filename or opts.out}: {err.strerror}", file=sys.stderr)
         sys.exit(2)
     print(f"wrote {len(written)} images to {opts.out}")
 

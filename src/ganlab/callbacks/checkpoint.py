@@ -1,23 +1,38 @@
-"""Checkpoints in G steps, written atomically; a clean stop on SIGTERM/SIGINT."""
+"""Checkpoints in G steps, written atomically; a clean stop on SIGTERM/SIGINT, on every rank.
+
+Lightning's own SIGTERM handling is switched off during fit: it raises out of the loop
+without a checkpoint, and under DDP it broadcasts from inside the signal handler, which
+can meet another collective and hang. Here a signal only sets a flag; at the end of each
+step the ranks agree on the flags (one small all-reduce on the CPU), then all save the
+step's checkpoint together and stop.
+"""
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import torch
+import torch.distributed as dist
+from lightning.pytorch.trainer.connectors.signal_connector import _SignalConnector
 
 from ganlab.callbacks.summary import SummaryPart
+from ganlab.errors import UserError
 from ganlab.io import atomic_path
 from ganlab.loggers import RunCSVLogger
 from ganlab.metrics.registry import metric
 
 log = logging.getLogger(__name__)
 _requested: list[str] = []  # stop signals received while ``stop_on_signals`` is active
+_listening: list[bool] = []  # non-empty while ``stop_on_signals`` is active
 
 
 def _on_signal(signum: int, frame: Any) -> None:
@@ -36,9 +51,11 @@ def stop_on_signals() -> Iterator[None]:
     previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     for s in previous:
         signal.signal(s, _on_signal)
+    _listening.append(True)
     try:
         yield
     finally:
+        _listening.pop()
         for s, handler in previous.items():
             signal.signal(s, handler)
 
@@ -61,6 +78,7 @@ class Checkpoint(SummaryPart, pl.Callback):
         self.every, self.filename = every, filename
         self.interrupted_by: str | None = None
         self._trainer: pl.Trainer | None = None
+        self._group: Any = None  # process group of the stop flags (gloo: CPU tensors)
 
     def path(self, trainer: pl.Trainer) -> Path:
         return Path(trainer.default_root_dir) / "checkpoints" / self.filename
@@ -68,28 +86,38 @@ class Checkpoint(SummaryPart, pl.Callback):
     # -------------------------------------------------------------- schedule
     def setup(self, trainer: pl.Trainer, module: pl.LightningModule, stage: str) -> None:
         self._trainer = trainer
+        if _listening:  # signals set flags: Lightning must not act on SIGTERM itself
+            trainer._signal_connector = _SignalsAsFlags(trainer)
+        self._group = _flag_group(trainer)
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, *args) -> None:
-        if _requested or trainer.received_sigterm:
-            self.interrupted_by = _requested[0] if _requested else "SIGTERM"
+        stop = self._agreed_signal(trainer)
+        if stop and not self.interrupted_by:
+            self.interrupted_by = stop
         due = self.interrupted_by or module.g_step % self.every == 0 or trainer.is_last_batch
         if not due or not module.check_finite():  # never a NaN checkpoint over a good one
             return
+        path = self.save(trainer)
         if self.interrupted_by:
-            path = self.save(trainer)
             module.status = "interrupted"
             trainer.should_stop = True
             if trainer.is_global_zero:
                 log.warning(
-                    "%s at step %d: checkpoint saved to %s; continue with "
-                    "`python -m ganlab <same overrides> resume=auto hydra.run.dir=%s`",
+                    "%s at step %d: checkpoint saved to %s",
                     self.interrupted_by,
                     module.g_step,
                     path,
-                    trainer.default_root_dir,
                 )
-        else:
-            self.save(trainer)
+
+    def _agreed_signal(self, trainer: pl.Trainer) -> str | None:
+        """The stop signal any rank has received (SIGTERM before SIGINT), the same on
+        every rank: one all-reduce of the signal numbers under DDP."""
+        mine = max((signal.Signals[name].value for name in _requested), default=0)
+        if trainer.world_size > 1 and dist.is_available() and dist.is_initialized():
+            flag = torch.tensor([mine], dtype=torch.int32)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self._group)
+            mine = int(flag)
+        return signal.Signals(mine).name if mine else None
 
     def save(self, trainer: pl.Trainer) -> Path:
         return save_atomic(trainer, self.path(trainer))
@@ -118,10 +146,41 @@ class Checkpoint(SummaryPart, pl.Callback):
 def save_atomic(trainer: pl.Trainer, path: Path) -> Path:
     """Save the trainer's checkpoint to ``path`` atomically (``ganlab.io.atomic_path``): an
     interruption never leaves a truncated checkpoint. Collective: every rank calls it; rank 0
-    writes."""
-    with atomic_path(path, commit=trainer.is_global_zero) as tmp:
-        trainer.save_checkpoint(tmp, weights_only=False)
+    writes. A write that fails (a full disk) leaves the previous checkpoint and no temporary
+    file, and stops the run with one line (``UserError``)."""
+    try:
+        with atomic_path(path, commit=trainer.is_global_zero) as tmp:
+            trainer.save_checkpoint(tmp, weights_only=False)
+    except OSError as err:
+        why = os.strerror(err.errno) if err.errno else str(err)
+        hint = "; free some space, then" if err.errno == errno.ENOSPC else "; then"
+        raise UserError(
+            f"cannot write checkpoint {path}: {why} (the previous checkpoint is kept{hint} "
+            "continue with resume=auto)"
+        ) from None
     return path
+
+
+class _SignalsAsFlags(_SignalConnector):
+    """Lightning's signal connector without its SIGTERM handler (SLURM's requeue signal is
+    kept): ganlab's handler (``stop_on_signals``) only sets a flag, which ``Checkpoint``
+    acts on at the end of a step."""
+
+    def register_signal_handlers(self) -> None:
+        ours = signal.getsignal(signal.SIGTERM)
+        super().register_signal_handlers()
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, ours)
+
+
+def _flag_group(trainer: pl.Trainer) -> Any:
+    """The process group for the stop flags: the default one when it is gloo, else a gloo
+    group, so agreeing on a flag reads no GPU tensor (no device sync). Collective."""
+    if trainer.world_size == 1 or not (dist.is_available() and dist.is_initialized()):
+        return None
+    if dist.get_backend() == "gloo":
+        return None
+    return dist.new_group(backend="gloo")
 
 
 class BestCheckpoint:

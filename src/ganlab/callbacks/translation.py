@@ -101,7 +101,11 @@ class TranslationMetrics(SummaryPart, Scheduled):
         """The scorer of ``t``'s output domain: its classifier and real statistics, prepared
         once (cached on disk across runs)."""
         if t.name not in self.scorers:
-            scorer = ImageScorer(metrics=[*self.metrics, "modes"], **self.scorer_args)
+            scorer = ImageScorer(
+                metrics=[*self.metrics, "modes"],
+                weights_option="callbacks.translation.inception_weights",
+                **self.scorer_args,
+            )
             scorer.prepare(t.domain, device)
             self.scorers[t.name] = scorer
         return self.scorers[t.name]

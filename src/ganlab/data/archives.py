@@ -96,9 +96,12 @@ def torchvision_set(name: str, root: Path, split: str) -> Any:
     archive.ensure(root, download=False)
     try:
         return cls(str(root), train=split == "train", download=False)
-    except (RuntimeError, OSError, ValueError) as err:  # corrupt or truncated files
-        reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
-        raise UserError(f"{name} in {root / archive.folder} is unreadable: {reason}") from None
+    except Exception as err:  # corrupt or truncated files fail in many ways (an assert, ...)
+        reason = str(err).splitlines()[0][:120] if str(err).strip() else type(err).__name__
+        raise UserError(
+            f"{name} in {root / archive.folder} is unreadable ({reason}): the files are truncated "
+            "or corrupt; put intact copies there (or delete them to download again)"
+        ) from None
 
 
 class ArrayImages(Dataset):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,7 +23,8 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ganlab.data.folder import ON_ERROR, to_channels
+from ganlab.callbacks.summary import SummaryPart
+from ganlab.data.folder import Decoding, to_channels
 from ganlab.data.image_base import ImageDataModule, check_split, first
 from ganlab.data.paired_tasks import PairTask
 from ganlab.data.sampling import IndexStream, to_float
@@ -34,7 +36,6 @@ from ganlab.data.translation_base import (
     layout_files,
     readable,
 )
-from ganlab.errors import UserError
 
 DIRECTIONS = ("AtoB", "BtoA")
 LAYOUT = (
@@ -168,22 +169,31 @@ def split_ab(path: str, channels: int, size: int, direction: str) -> Item:
 
 
 class ABImages(Dataset):
-    """pix2pix A|B files decoded per item; a file that fails to decode raises ``UserError``."""
+    """pix2pix A|B files decoded per item; a file that fails to decode is ``decoding``'s
+    (one line naming it, or skipped: ``ganlab.data.folder.Decoding``)."""
 
-    def __init__(self, paths: list[str], channels: int, size: int, direction: str) -> None:
+    def __init__(
+        self,
+        paths: list[str],
+        channels: int,
+        size: int,
+        direction: str,
+        decoding: Decoding | None = None,
+    ) -> None:
         self.paths, self.channels, self.size, self.direction = paths, channels, size, direction
+        self.decoding = decoding or Decoding()
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i: int) -> Item:
-        try:
-            return split_ab(self.paths[i], self.channels, self.size, self.direction)
-        except Exception as err:
-            raise UserError(f"cannot decode image {self.paths[i]}: {err}") from None
+        return self.decoding.read(self.paths, i, self._load)
+
+    def _load(self, path: str) -> Item:
+        return split_ab(path, self.channels, self.size, self.direction)
 
 
-class PairedFolder(LoaderItemData):
+class PairedFolder(SummaryPart, LoaderItemData):
     """The pix2pix layout: ``path``/train, ``path``/val (and ``path``/test), each file A|B side
     by side; both halves resized to ``image_size`` (no crop; the paper's random jitter is not
     applied). Unlabelled; decoded per item by ``num_workers`` DataLoader workers.
@@ -230,8 +240,7 @@ class PairedFolder(LoaderItemData):
             raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
         if held_out not in ("val", "test"):
             raise ValueError(f"held_out must be val or test, got {held_out!r}")
-        if on_error not in ON_ERROR:
-            raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+        self.decoding = Decoding(on_error)
         self.path, self.direction = Path(path).expanduser().absolute(), direction
         self.held_out, self.on_error, self.in_channels = held_out, on_error, channels
         self._files: dict[str, list[Path]] = {}
@@ -256,7 +265,10 @@ class PairedFolder(LoaderItemData):
 
     def dataset(self, split: str) -> Dataset:
         paths = [str(p) for p in self.files(split)]
-        return ABImages(paths, self.channels, self.image_size, self.direction)
+        return ABImages(paths, self.channels, self.image_size, self.direction, self.decoding)
+
+    def summary(self, module: Any = None) -> dict[str, Any]:
+        return self.decoding.summary()
 
     def _item_stream(self, data: Dataset, rank: int) -> IndexStream:
         return self._stream(len(data), rank, torch.device("cpu"))  # type: ignore[arg-type]

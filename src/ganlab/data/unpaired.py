@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from ganlab.data.folder import ON_ERROR, FolderImages, ImageFolder
+from ganlab.callbacks.summary import SummaryPart
+from ganlab.data.folder import Decoding, FolderImages, ImageFolder
 from ganlab.data.image_base import (
     ImageDataModule,
     StackedSource,
@@ -203,7 +205,7 @@ class DomainImages(Dataset):
         return {"a": self.a[pair[0]], "b": self.b[pair[1]]}
 
 
-class UnpairedFolder(LoaderItemData):
+class UnpairedFolder(SummaryPart, LoaderItemData):
     """The CycleGAN layout: ``path``/trainA, trainB, testA, testB (images found recursively,
     sorted), each resized (shorter side) and centre-cropped to ``image_size`` as
     ``ImageFolder`` does; unlabelled; decoded per item by ``num_workers`` workers.
@@ -240,8 +242,7 @@ class UnpairedFolder(LoaderItemData):
             0,
             num_workers=num_workers,
         )
-        if on_error not in ON_ERROR:
-            raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+        self.decoding = Decoding(on_error)
         self.path, self.on_error = Path(path).expanduser().absolute(), on_error
         self._files: dict[str, list[Path]] = {}
 
@@ -274,7 +275,10 @@ class UnpairedFolder(LoaderItemData):
 
     def domain_dataset(self, split: str, domain: str) -> FolderImages:
         paths = [str(p) for p in self.files(split, domain)]
-        return FolderImages(paths, self.channels, self.image_size)
+        return FolderImages(paths, self.channels, self.image_size, self.decoding)
+
+    def summary(self, module: Any = None) -> dict[str, Any]:
+        return self.decoding.summary()
 
     def dataset(self, split: str) -> Dataset:
         return DomainImages(*(self.domain_dataset(split, d) for d in DOMAINS))

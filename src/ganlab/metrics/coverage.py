@@ -24,6 +24,27 @@ def mode_histogram(samples: Tensor, means: Tensor, std: float, threshold: float 
     return torch.bincount(nearest[high_quality], minlength=means.shape[0])
 
 
+def mode_spread(samples: Tensor, means: Tensor, std: float, threshold: float = 3.0) -> float:
+    """How widely the high-quality samples spread around their modes, against the data:
+    their RMS distance to the nearest mode per axis, divided by the same for real samples
+    (the Gaussian cut at ``threshold`` std). 1: as wide as the data; 0.5: half as wide
+    (a G that puts its samples near the centres scores high HQ, up to 100 %, while the
+    data itself scores 98.9 % in 2-D); NaN when no sample is high quality."""
+    dist = torch.cdist(samples.double(), means.double()).min(dim=1).values / std  # (N,)
+    inside = dist[dist < threshold]
+    if not len(inside):
+        return math.nan
+    dim = means.shape[1]
+    # E[r^2 | r < t] of a D-dim standard Gaussian is D F_{D+2}(t^2) / F_D(t^2) (chi-squared
+    # CDFs F), i.e. per axis F_{D+2}(t^2) / F_D(t^2): 0.949 in 2-D (RMS 0.974 std)
+    t2 = torch.tensor(threshold**2 / 2, dtype=torch.float64)
+    real = torch.special.gammainc(torch.tensor(dim / 2 + 1.0), t2) / torch.special.gammainc(
+        torch.tensor(dim / 2.0), t2
+    )
+    generated = inside.pow(2).mean() / dim
+    return float((generated / real).sqrt())
+
+
 def reverse_kl_to_uniform(counts: Tensor) -> float:
     """KL(p̂ ‖ uniform) of a histogram over K modes; inf when it is empty."""
     total = counts.sum().item()
@@ -34,10 +55,12 @@ def reverse_kl_to_uniform(counts: Tensor) -> float:
 
 
 def mode_coverage(samples: Tensor, means: Tensor, std: float) -> dict[str, float]:
-    """``modes`` covered, ``hq`` (percent of high-quality samples) and ``rkl``."""
+    """``modes`` covered, ``hq`` (percent of high-quality samples), ``rkl`` and
+    ``mode_spread`` (see ``mode_spread``)."""
     counts = mode_histogram(samples, means, std)
     return {
         "modes": float((counts > 0).sum()),
         "hq": 100.0 * counts.sum().item() / samples.shape[0],
         "rkl": reverse_kl_to_uniform(counts),
+        "mode_spread": mode_spread(samples, means, std),
     }

@@ -97,16 +97,23 @@ def to_uint8_rgb(images: Tensor) -> Tensor:
     return (images * 127.5 + 128).clamp(0, 255).to(torch.uint8)
 
 
-def _inception_error(reason: str) -> UserError:
+#: the option that names a local weights file, in the message of a missing one (training's;
+#: ``python -m ganlab.evaluate`` says ``inception_weights``)
+WEIGHTS_OPTION = "callbacks.metrics.inception_weights"
+
+
+def _inception_error(reason: str, option: str = WEIGHTS_OPTION) -> UserError:
     return UserError(
         f"InceptionV3 weights unavailable ({reason}): download {URL_INCEPTION_V3} and set "
-        f"metrics.inception_weights=/path/to/{INCEPTION_FILE}"
+        f"{option}=/path/to/{INCEPTION_FILE}"
     )
 
 
-def _load_inception(weights_path: str | None) -> FeatureExtractorInceptionV3:
+def _load_inception(
+    weights_path: str | None, option: str = WEIGHTS_OPTION
+) -> FeatureExtractorInceptionV3:
     if weights_path is not None and not os.path.isfile(weights_path):
-        raise _inception_error(f"no file {weights_path}")
+        raise _inception_error(f"no file {weights_path}", option)
     try:
         return FeatureExtractorInceptionV3(
             "inception-v3-compat",
@@ -117,7 +124,7 @@ def _load_inception(weights_path: str | None) -> FeatureExtractorInceptionV3:
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
         # OSError covers URLError (no network) and unreadable files; RuntimeError a bad state dict
         lines = str(err).strip().splitlines() or [""]
-        raise _inception_error(f"{type(err).__name__}: {lines[0]}") from err
+        raise _inception_error(f"{type(err).__name__}: {lines[0]}", option) from err
 
 
 class InceptionExtractor:
@@ -135,10 +142,11 @@ class InceptionExtractor:
         weights_path: str | None = None,
         device: str | torch.device = "cpu",
         batch_size: int = 64,
+        option: str = WEIGHTS_OPTION,
     ):
         self.device = torch.device(device)
         self.batch_size = batch_size
-        self.model = _load_inception(weights_path).to(self.device)
+        self.model = _load_inception(weights_path, option).to(self.device)
         self._fingerprint = module_sha1(self.model)
 
     @property

@@ -63,7 +63,8 @@ _METRICS = (
     Metric("val/modes", "modes", "max", ".0f", headline=True),
     Metric("val/hq", "HQ %", "max", ".1f", headline=True),
     Metric("val/rkl", "reverse KL", "min", ".3f", headline=True),
-    Metric("val/spread", "spread", None, ".3f"),
+    Metric("val/spread", "spread", None, ".3f"),  # samples' spread / the data's (1: as wide)
+    Metric("val/mode_spread", "mode spread", None, ".3f"),  # spread inside modes / the data's
     # the 1-D Gaussian
     Metric("val/w1", "W1", "min", ".3f", headline=True),
     Metric("val/mean", "mean", None, ".3f", headline=True),

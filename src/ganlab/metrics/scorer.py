@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ganlab.metrics.extractors import ClassifierExtractor, InceptionExtractor
+from ganlab.metrics.extractors import WEIGHTS_OPTION, ClassifierExtractor, InceptionExtractor
 from ganlab.metrics.fidelity import fidelity_metrics, kid_subset, real_stats
 from ganlab.metrics.modes import class_coverage
 
@@ -43,6 +43,14 @@ class ChannelwiseClassifier(nn.Module):
         return joint.flatten(1)  # (B, 1000): log-probabilities are valid logits
 
 
+def feature_spread(fake: Tensor, real_sigma: Tensor) -> float:
+    """sqrt(trace Σ_fake / trace Σ_real) of the feature covariances FID compares: how widely
+    the samples spread in feature space against the real images (1: as widely; a collapsed
+    G approaches 0). Needs no classifier, so it works on any data set."""
+    fake_trace = fake.double().var(dim=0).sum()  # unbiased, as FID's covariance
+    return float((fake_trace / real_sigma.double().diagonal().sum()).sqrt())
+
+
 class ImageScorer:
     """Scores samples against a data module's real images.
 
@@ -57,6 +65,7 @@ class ImageScorer:
         cache_dir: where the classifier and real statistics are cached (default
             ``$GANLAB_CACHE``, else ``~/.cache/ganlab``).
         kid_subset_size: KID's subset size (clamped to the sample counts).
+        weights_option: the option named when the Inception weights are missing.
     """
 
     def __init__(
@@ -68,6 +77,7 @@ class ImageScorer:
         inception_weights: str | None = None,
         cache_dir: str | None = None,
         kid_subset_size: int = 1000,
+        weights_option: str = WEIGHTS_OPTION,
     ) -> None:
         if extractor not in EXTRACTORS:
             raise ValueError(f"extractor must be one of {', '.join(EXTRACTORS)}, got {extractor!r}")
@@ -79,6 +89,7 @@ class ImageScorer:
         self.n_real, self.extractor_name, self.metrics = n_real, extractor, tuple(metrics)
         self.real_split, self.inception_weights = real_split, inception_weights
         self.cache_dir, self.kid_subset_size = cache_dir, kid_subset_size
+        self.weights_option = weights_option  # named when the weights are missing
         self.classifier: Any = None
         self.classifier_info: dict[str, Any] = {}
         self.extractor: Any = None
@@ -105,7 +116,9 @@ class ImageScorer:
                 else ", and no FID/KID/IS/PR unless callbacks.metrics.extractor=inception",
             )
         if self.extractor_name == "inception":
-            self.extractor = InceptionExtractor(self.inception_weights, device=device)
+            self.extractor = InceptionExtractor(
+                self.inception_weights, device=device, option=self.weights_option
+            )
         elif self.classifier is not None:
             stacked = datamodule.channels == 3
             net = ChannelwiseClassifier(self.classifier) if stacked else self.classifier
@@ -145,9 +158,9 @@ class ImageScorer:
         if not wanted or self.real is None:
             return {}
         subset = kid_subset(self.kid_subset_size, len(samples), len(self.real.features))
-        values = fidelity_metrics(
-            self.extractor(samples), self.real, wanted, kid_subset_size=subset
-        )
+        fake = self.extractor(samples)
+        values = fidelity_metrics(fake, self.real, wanted, kid_subset_size=subset)
+        values["spread"] = feature_spread(fake["features"], self.real.sigma)
         self.provenance = {
             "extractor": self.extractor.name,
             "n_fake": len(samples),

@@ -61,8 +61,16 @@ def duration(seconds: float | None) -> str:
     return f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
 
 
-def _health(flags: dict[str, int]) -> Cell:
+def _health(flags: dict[str, int], history: dict[str, list] | None = None) -> Cell:
+    """The flags that hold at the end (``collapse@400``), then those that cleared, in
+    parentheses with their periods (``(d_wins 50-3750)``)."""
     text = " ".join(f"{flag}@{step}" for flag, step in flags.items())
+    cleared = [
+        f"({flag} " + ",".join(f"{a}-{b}" for a, b in periods) + ")"
+        for flag, periods in (history or {}).items()
+        if flag not in flags
+    ]
+    text = " ".join(filter(None, [text, *cleared]))
     return Cell(text or "-", text or None)
 
 
@@ -91,7 +99,7 @@ def job_table(jobs: list[Job]) -> Table:
         for k in metrics:
             value = job.metrics.get(k)
             row.append(Cell(metric(k).format(value), None if value is None else float(value)))
-        row.append(_health(job.health))
+        row.append(_health(job.health, job.summary.get("health_history")))
         table.rows.append(row)
         table.status.append(job.status)
     first = len(header) - len(metrics) - 1
