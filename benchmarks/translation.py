@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -45,15 +44,15 @@ def run(overrides: list[str], run_dir: Path, threads: int, steps: int | None) ->
     budget = [f"steps={steps}", f"eval_every={steps}", f"sample_every={steps}"] if steps else []
     cmd = [sys.executable, "-m", "ganlab", *overrides, *budget, f"threads={threads}",
            "logger=csv", f"hydra.run.dir={run_dir}"]  # fmt: skip
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    stderr = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)  # this run's own peak RSS, not the largest so far
     wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(overrides)} failed:\n{proc.stderr[-3000:]}")
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(overrides)} failed:\n{stderr[-3000:]}")
     summary = json.loads((run_dir / "summary.json").read_text())
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    summary["wall"], summary["peak_mib"] = wall, max(peak, before) / 1024
+    summary["wall"], summary["peak_mib"] = wall, usage.ru_maxrss / 1024
     return summary
 
 
