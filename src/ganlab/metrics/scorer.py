@@ -112,6 +112,7 @@ class ImageScorer:
         self.provenance: dict[str, Any] = {}
         self.fractions: list[float] = []  # per-mode fractions of the last ``score``
         self.channels = 1  # of the last samples scored (3: stacked, 1,000 modes)
+        self.real_extracted: list[int] = []  # real images each rank extracted in prepare
         self.ready = False
 
     def prepare(
@@ -154,6 +155,8 @@ class ImageScorer:
         images (see ``fidelity.real_stats``)."""
         if self.extractor is not None and set(self.metrics) & set(FIDELITY):
             self.real = self._real_stats(datamodule, across_ranks)
+            counts = all_ranks([self.real.extracted]) if across_ranks else [[0]]
+            self.real_extracted = [c[0] for c in counts]  # 0 each when read from the cache
         self.ready = True
 
     def _real_stats(self, datamodule: Any, across_ranks: bool) -> Any:
@@ -218,8 +221,8 @@ class ImageScorer:
         values = self._fidelity(outputs) | self._modes(outputs, requested)
         if self.classifier_info:
             values["classifier_acc"] = float(self.classifier_info["accuracy"])
-        if len(counts) > 1:  # DDP: the samples each rank extracted
-            self.provenance["extracted_per_rank"] = counts
+        if len(counts) > 1:  # DDP: the images each rank extracted (real: when computed)
+            self.provenance["extracted_per_rank"] = {"fake": counts, "real": self.real_extracted}
         return values
 
     def _fidelity(self, outputs: dict[str, Tensor]) -> dict[str, float]:
