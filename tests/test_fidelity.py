@@ -309,7 +309,7 @@ def test_one_classifier_pass_gives_features_logits_and_labels():
 
     net = DomainClassifier(16).eval()
     x = torch.rand(6, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    stacked = ChannelwiseClassifier(net)
+    stacked = ChannelwiseClassifier(net).eval()  # as the scorer holds it
     out = ClassifierExtractor(stacked, name="c")(x)
     assert_close = torch.testing.assert_close
     assert_close(out["features"], stacked.features(x))
