@@ -286,3 +286,33 @@ def test_classifier_extractor_on_cuda_matches_cpu():
     torch.testing.assert_close(on_gpu, on_cpu, rtol=1e-3, atol=1e-4)
     again = ClassifierExtractor(net, "tiny", batch_size=16)(images.cuda())
     torch.testing.assert_close(again, on_gpu)
+
+
+def test_kid_keeps_the_real_terms_and_equals_torch_fidelity():
+    """The real-real kernel sums are computed at the first call and kept in RealStats.memo:
+    later calls (other fake features, same count) give torch-fidelity's values exactly."""
+    gen = torch.Generator().manual_seed(3)
+    real = RealStats.from_features(torch.randn(300, 16, generator=gen))
+    for shift in (0.0, 0.5):  # the first call fills the memo, the second uses it
+        fake = {"features": torch.randn(250, 16, generator=gen) + shift}
+        got = fidelity_metrics(fake, real, ("kid",), kid_subsets=7, kid_subset_size=100)
+        want = kid_features_to_metric(fake["features"], real.features, kid_subsets=7,
+                                      kid_subset_size=100, rng_seed=0, verbose=False)  # fmt: skip
+        assert got["kid_mean"] == want["kernel_inception_distance_mean"]
+        assert got["kid_std"] == want["kernel_inception_distance_std"]
+        assert len(real.memo) == 1
+
+
+def test_one_classifier_pass_gives_features_logits_and_labels():
+    from ganlab.metrics.classifier import DomainClassifier, predict
+    from ganlab.metrics.scorer import ChannelwiseClassifier
+
+    net = DomainClassifier(16).eval()
+    x = torch.rand(6, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    stacked = ChannelwiseClassifier(net).eval()  # as the scorer holds it
+    out = ClassifierExtractor(stacked, name="c")(x)
+    assert_close = torch.testing.assert_close
+    assert_close(out["features"], stacked.features(x))
+    assert_close(out["logits"], stacked(x))
+    digits = [predict(net, x[:, c : c + 1]) for c in range(3)]
+    assert out["labels"].tolist() == (digits[0] * 100 + digits[1] * 10 + digits[2]).tolist()

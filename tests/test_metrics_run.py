@@ -170,11 +170,19 @@ def test_conditional_run_logs_class_accuracy(tmp_path):
 
 @pytest.mark.slow
 def test_metrics_of_two_ranks_equal_one_process(run, tmp_path, monkeypatch):
-    """Samples generated in shares on 2 CPU processes and gathered give the metrics one
-    process computes from the same final weights."""
+    """Each of 2 CPU processes generates and extracts only its share of the samples (and of
+    the real images, on a cache miss); the gathered features give the metrics one process
+    computes from the same final weights."""
+    import shutil
+
     from ganlab.train import train
 
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent), *sys.path]))
+    cache = tmp_path / "cache"  # the trained classifier, but no real statistics yet
+    cache.mkdir()
+    for path in Path(os.environ["GANLAB_CACHE"]).glob("classifier_*.pt"):
+        shutil.copy(path, cache)
+    monkeypatch.setenv("GANLAB_CACHE", str(cache))
     cfg = compose_config([*RUN, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
                           "callbacks.metrics.n_samples=401"], tmp_path / "ddp")  # fmt: skip
     summary = train(cfg)
@@ -184,3 +192,7 @@ def test_metrics_of_two_ranks_equal_one_process(run, tmp_path, monkeypatch):
     for key in KEYS:
         got = summary["metrics"][f"val/{key}"]
         assert got == pytest.approx(report["metrics"][key], rel=1e-5), key
+    assert summary["metrics_provenance"]["extracted_per_rank"] == {
+        "fake": [201, 200], "real": [250, 250]}  # fmt: skip
+    assert report["provenance"]["n_fake"] == 401
+    assert "extracted_per_rank" not in report["provenance"]  # one process extracts all

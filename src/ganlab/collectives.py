@@ -103,3 +103,51 @@ def mean_tensors_over_ranks(tensors: Sequence[Tensor], differentiable: bool) -> 
     flat = flat / world
     return [f.view_as(t) for f, t in zip(flat.split([t.numel() for t in tensors]), tensors,
                                          strict=True)]  # fmt: skip
+
+
+def rank() -> int:
+    """This process's rank in the default process group (0 when not initialized)."""
+    dist = torch.distributed
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def share_slice(n: int, world: int, rank: int) -> slice:
+    """Rank ``rank``'s rows of ``n`` split in ``world`` shares of ceil(n / world) in rank
+    order (the last share may be shorter, or empty): concatenated, they are rows 0..n-1."""
+    share = -(-n // world)
+    return slice(min(rank * share, n), min((rank + 1) * share, n))
+
+
+def gather_shares(parts: dict[str, Tensor], n: int) -> dict[str, Tensor]:
+    """Each rank's rows ``share_slice(n, world, rank)`` of some (n, ...) tensors, gathered
+    on every rank in rank order: the (n, ...) tensors one process would hold, on the CPU.
+    Shares are padded to equal length for ``all_gather`` and the padding is dropped.
+    Returned as they are (on the CPU) with one process."""
+    world = world_size()
+    if world < 2:
+        return {k: v.cpu() for k, v in parts.items()}
+    share = -(-n // world)
+    nccl = torch.distributed.get_backend() == "nccl"  # NCCL gathers CUDA tensors only
+    device = torch.device("cuda", torch.cuda.current_device()) if nccl else torch.device("cpu")
+    out = {}
+    for key in sorted(parts):  # the same order on every rank
+        value = parts[key].to(device)
+        padded = value.new_zeros(share, *value.shape[1:])
+        padded[: len(value)] = value
+        gathered = [torch.empty_like(padded) for _ in range(world)]
+        torch.distributed.all_gather(gathered, padded)
+        out[key] = torch.cat(gathered)[:n].cpu()  # (world * share, ...) -> (n, ...)
+    return out
+
+
+def all_ranks(values: list[int]) -> list[list[int]]:
+    """Every rank's ``values`` (the same length on every rank), as a list per rank."""
+    world = world_size()
+    if world < 2:
+        return [list(values)]
+    mine = torch.tensor(values, dtype=torch.int64)
+    if torch.distributed.get_backend() == "nccl":
+        mine = mine.cuda()
+    gathered = [torch.empty_like(mine) for _ in range(world)]
+    torch.distributed.all_gather(gathered, mine)
+    return [g.tolist() for g in gathered]

@@ -11,6 +11,7 @@ from lightning.pytorch.loggers import WandbLogger
 from torch import Tensor
 
 from ganlab.callbacks.schedule import Scheduled
+from ganlab.collectives import share_slice
 from ganlab.families.latent import LatentGAN
 from ganlab.loggers import log_now
 
@@ -90,3 +91,14 @@ def generate_across_ranks(trainer: pl.Trainer, family: LatentGAN, n: int) -> Ten
     y = None if y is None else _pad(y[part], share)
     gathered = trainer.strategy.all_gather(family.generate(share, z=z, y=y))  # (world, share, ...)
     return gathered.flatten(0, 1)[:n]  # drops the padding
+
+
+def generate_share(trainer: pl.Trainer, family: LatentGAN, n: int) -> Tensor:
+    """This rank's share (rows ``share_slice(n, world, rank)``) of the ``n`` samples of the
+    fixed evaluation z (and labels), not gathered: all ``n`` with one process."""
+    if trainer.world_size == 1:
+        return family.generate(n)
+    part = share_slice(n, trainer.world_size, trainer.global_rank)
+    y = family.fixed_labels(n)
+    z = family.fixed_z(n)[part]
+    return family.generate(len(z), z=z, y=None if y is None else y[part])

@@ -12,7 +12,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.loggers import WandbLogger
 
 from ganlab.callbacks.checkpoint import BestCheckpoint
-from ganlab.callbacks.evaluate import generate_across_ranks
+from ganlab.callbacks.evaluate import generate_share
 from ganlab.callbacks.schedule import Scheduled
 from ganlab.callbacks.summary import SummaryPart
 from ganlab.loggers import log_now
@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 class ImageMetrics(SummaryPart, Scheduled):
     """Every ``every`` G steps and after the last: ``n_samples`` from the fixed evaluation z
-    (generated in shares across ranks and gathered) scored by an ``ImageScorer`` (FID, KID,
+    (each rank generates and extracts the features of its share; the features are gathered)
+    scored by an ``ImageScorer`` (FID, KID,
     IS, precision/recall, mode coverage; see ``ganlab.metrics.scorer``), logged as
     ``val/<metric>``. How the values were computed is in ``scorer.provenance`` (and the run
     summary). The best checkpoint by ``monitor`` is saved as ``checkpoints/best.ckpt``.
@@ -63,8 +64,8 @@ class ImageMetrics(SummaryPart, Scheduled):
         if trainer.is_global_zero:  # it can take a while: say what is happening
             log.info("metrics at step %d: scoring %d samples...", module.g_step, self.n_samples)
         family = module.family
-        samples = generate_across_ranks(trainer, family, self.n_samples)  # (N, C, H, W)
-        values = self.scorer.score(samples, family.fixed_labels(self.n_samples))
+        share = generate_share(trainer, family, self.n_samples)  # (N / world, C, H, W)
+        values = self.scorer.score_share(share, self.n_samples, family.fixed_labels(self.n_samples))
         step = module.g_step
         log_now(trainer, {f"val/{k}": v for k, v in values.items()}, step)
         trainer.progress_bar_metrics.update(
@@ -100,17 +101,19 @@ class ImageMetrics(SummaryPart, Scheduled):
                 logger.log_image("val/modes_histogram", [str(path)], step=step)
 
     def _prepare(self, trainer: pl.Trainer, module: GANModule) -> None:
-        """Rank 0 trains/caches the classifier and the real statistics first; the other
-        ranks then read them from the cache."""
+        """Rank 0 trains/caches the classifier first; the other ranks then read it from the
+        cache. The real statistics are read from the cache or computed by all ranks, each
+        extracting its share of the real images."""
         if trainer.is_global_zero:
             log.info(
                 "metrics: loading the domain classifier and the real statistics "
                 "(the first time they are computed and cached)"
             )
-            self.scorer.prepare(trainer.datamodule, module.device)
+            self.scorer.load_nets(trainer.datamodule, module.device)
         trainer.strategy.barrier("ganlab-metrics-prepare")
         if not trainer.is_global_zero:
-            self.scorer.prepare(trainer.datamodule, module.device)
+            self.scorer.load_nets(trainer.datamodule, module.device)
+        self.scorer.prepare_real(trainer.datamodule, across_ranks=trainer.world_size > 1)
 
     def summary(self, module: GANModule) -> dict[str, Any]:
         """How the metrics were computed, and the last evaluation's mode fractions."""

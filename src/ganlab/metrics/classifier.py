@@ -81,6 +81,13 @@ class DomainClassifier(nn.Module):
         """Images (B, 1, S, S) in [-1, 1] -> logits (B, num_classes)."""
         return self.head(self.features(x))
 
+    def outputs(self, x: Tensor) -> dict[str, Tensor]:
+        """Features (B, 128), logits (B, K) and labels (B,) from one pass of the trunk (the
+        metrics need all three; ``features`` then ``forward`` would run it twice)."""
+        features = self.features(x)
+        logits = self.head(features)
+        return {"features": features, "logits": logits, "labels": logits.argmax(1)}
+
 
 @torch.no_grad()
 def predict(classifier: nn.Module, x: Tensor, batch_size: int = 1024) -> Tensor:

@@ -81,7 +81,8 @@ def _batched(
     with bar:
         for chunk in images.split(batch_size):
             for key, value in fn(chunk.to(device, non_blocking=True)).items():
-                parts.setdefault(key, []).append(value.float().cpu())
+                value = value.float() if value.is_floating_point() else value  # labels stay ints
+                parts.setdefault(key, []).append(value.cpu())
             bar.update(len(chunk))
     return {key: torch.cat(values) for key, values in parts.items()}
 
@@ -166,7 +167,8 @@ class ClassifierExtractor:
     """Features and logits of a classifier trained on the data set (e.g. a domain classifier).
 
     ``classifier.features(x)`` gives (B, F) and ``classifier(x)`` the logits (B, K), for
-    images in [-1, 1]; it runs on the device of its parameters, in eval mode.
+    images in [-1, 1]; it runs on the device of its parameters, in eval mode. A classifier
+    with ``outputs(x)`` (features, logits and labels in one pass) is called once instead.
     """
 
     def __init__(self, classifier: nn.Module, name: str, batch_size: int = 256):
@@ -198,4 +200,7 @@ class ClassifierExtractor:
             self.classifier.train(was_training)
 
     def _forward(self, images: Tensor) -> dict[str, Tensor]:
+        outputs = getattr(self.classifier, "outputs", None)
+        if callable(outputs):  # one pass for features, logits (and labels)
+            return outputs(images)
         return {"features": self.classifier.features(images), "logits": self.classifier(images)}

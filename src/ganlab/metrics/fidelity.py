@@ -20,11 +20,12 @@ import torch
 from torch import Tensor
 from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 from torch_fidelity.metric_isc import isc_features_to_metric
-from torch_fidelity.metric_kid import kid_features_to_metric
 from torch_fidelity.metric_prc import prc_features_to_metric
 
+from ganlab.collectives import gather_shares, rank, share_slice, world_size
 from ganlab.io import atomic_path
 from ganlab.metrics.extractors import Extractor
+from ganlab.metrics.kid import kid
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ class RealStats:
     key: dict[str, Any] = field(default_factory=dict)
     cached: bool = False  # loaded from the cache file rather than computed
     path: str = ""
+    extracted: int = 0  # real images this process ran through the extractor
+    memo: dict = field(default_factory=dict, repr=False)  # real-side terms kept in memory
 
     @classmethod
     def from_features(cls, features: Tensor, key: dict[str, Any] | None = None) -> RealStats:
@@ -80,15 +83,11 @@ def _fid(fake: Tensor, real: RealStats) -> dict[str, float]:
     return {"fid": out["frechet_inception_distance"]}
 
 
-def _kid(fake: Tensor, real: Tensor, subsets: int, subset_size: int, seed: int) -> dict:
+def _kid(
+    fake: Tensor, real: Tensor, subsets: int, subset_size: int, seed: int, memo: dict | None
+) -> dict:
     size = kid_subset(subset_size, len(fake), len(real))
-    out = kid_features_to_metric(
-        fake, real, kid_subsets=subsets, kid_subset_size=size, rng_seed=seed, verbose=False
-    )
-    return {
-        "kid_mean": out["kernel_inception_distance_mean"],
-        "kid_std": out["kernel_inception_distance_std"],
-    }
+    return kid(fake, real, subsets, size, seed, memo)
 
 
 def _is(logits: Tensor | None, splits: int, seed: int) -> dict[str, float]:
@@ -149,9 +148,10 @@ def fidelity_metrics(
     if "fid" in metrics:
         stats = real if isinstance(real, RealStats) else RealStats.from_features(real_features)
         out.update(_fid(fake_features, stats))
+    memo = real.memo if isinstance(real, RealStats) else None
     real_features = _as_features(real_features, "real")
     if "kid" in metrics:
-        out.update(_kid(fake_features, real_features, kid_subsets, kid_subset_size, seed))
+        out.update(_kid(fake_features, real_features, kid_subsets, kid_subset_size, seed, memo))
     if "is" in metrics:
         out.update(_is(fake.get("logits"), is_splits, seed))
     if "pr" in metrics:
@@ -213,19 +213,32 @@ def real_stats(
     images_fn: Callable[[], Tensor],
     key: dict[str, Any],
     cache_dir: str | os.PathLike | None = None,
+    across_ranks: bool = False,
 ) -> RealStats:
     """Real statistics for ``key`` (data set, split, image size, sample count), cached.
 
     ``images_fn()`` returns the real images in [-1, 1] and is called only on a cache miss.
     ``.cached`` tells whether the result came from the file; a corrupt file is recomputed.
+    ``across_ranks``: a collective call on every rank of the process group; on a miss (on any
+    rank) each rank extracts the features of its share of the images, the features are
+    gathered, and rank 0 writes the file. ``.extracted`` counts this rank's images.
     """
     full_key = stats_key(extractor, key)
     path = stats_path(full_key, cache_dir)
-    if path.exists():
-        stats = _load(path, full_key)
-        if stats is not None:
-            return stats
-    stats = RealStats.from_features(extractor(images_fn())["features"], full_key)
-    stats.path = str(path)
-    _save_atomic(stats, path)
+    stats = _load(path, full_key) if path.exists() else None
+    world = world_size() if across_ranks else 1
+    if world > 1:  # all ranks agree, before anyone writes, to compute or not
+        missed = torch.tensor([float(stats is None)])
+        missed = missed.cuda() if torch.distributed.get_backend() == "nccl" else missed
+        torch.distributed.all_reduce(missed)
+        stats = None if missed.item() else stats
+    if stats is not None:
+        return stats
+    images = images_fn()
+    mine = images[share_slice(len(images), world, rank() if world > 1 else 0)]
+    features = gather_shares({"features": extractor(mine)["features"]}, len(images))["features"]
+    stats = RealStats.from_features(features, full_key)
+    stats.path, stats.extracted = str(path), len(mine)
+    if world == 1 or rank() == 0:
+        _save_atomic(stats, path)
     return stats

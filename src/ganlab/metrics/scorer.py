@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ganlab.collectives import all_ranks, gather_shares, rank, share_slice, world_size
 from ganlab.metrics.extractors import WEIGHTS_OPTION, ClassifierExtractor, InceptionExtractor
 from ganlab.metrics.fidelity import fidelity_metrics, kid_subset, real_stats
 from ganlab.metrics.modes import class_coverage
@@ -38,9 +39,23 @@ class ChannelwiseClassifier(nn.Module):
         return torch.cat([self.classifier.features(c) for c in self._channels(x)], dim=1)
 
     def forward(self, x: Tensor) -> Tensor:
-        d0, d1, d2 = (self.classifier(c).log_softmax(dim=1) for c in self._channels(x))
+        return self._joint([self.classifier(c) for c in self._channels(x)])
+
+    def _joint(self, logits: list[Tensor]) -> Tensor:
+        d0, d1, d2 = (d.log_softmax(dim=1) for d in logits)
         joint = d0[:, :, None, None] + d1[:, None, :, None] + d2[:, None, None, :]
         return joint.flatten(1)  # (B, 1000): log-probabilities are valid logits
+
+    def outputs(self, x: Tensor) -> dict[str, Tensor]:
+        """Features, joint logits and mode labels 100 d0 + 10 d1 + d2 (as ``stacked_labels``)
+        from one pass of the classifier over each channel."""
+        parts = [self.classifier.outputs(c) for c in self._channels(x)]
+        d0, d1, d2 = (p["labels"] for p in parts)
+        return {
+            "features": torch.cat([p["features"] for p in parts], dim=1),  # (B, 3F)
+            "logits": self._joint([p["logits"] for p in parts]),
+            "labels": d0 * 100 + d1 * 10 + d2,
+        }
 
 
 def feature_spread(fake: Tensor, real_sigma: Tensor) -> float:
@@ -96,10 +111,20 @@ class ImageScorer:
         self.real: Any = None
         self.provenance: dict[str, Any] = {}
         self.fractions: list[float] = []  # per-mode fractions of the last ``score``
+        self.channels = 1  # of the last samples scored (3: stacked, 1,000 modes)
+        self.real_extracted: list[int] = []  # real images each rank extracted in prepare
         self.ready = False
 
-    def prepare(self, datamodule: Any, device: torch.device | str) -> None:
-        """Load (or train and cache) the classifier and the real statistics."""
+    def prepare(
+        self, datamodule: Any, device: torch.device | str, across_ranks: bool = False
+    ) -> None:
+        """Load (or train and cache) the classifier and the real statistics; ``across_ranks``:
+        see ``prepare_real``."""
+        self.load_nets(datamodule, device)
+        self.prepare_real(datamodule, across_ranks)
+
+    def load_nets(self, datamodule: Any, device: torch.device | str) -> None:
+        """Load (or train and cache) the domain classifier and build the extractor."""
         from ganlab.metrics.classifier import load_or_train
 
         name = datamodule.spec.classifier
@@ -123,11 +148,18 @@ class ImageScorer:
             stacked = datamodule.channels == 3
             net = ChannelwiseClassifier(self.classifier) if stacked else self.classifier
             self.extractor = ClassifierExtractor(net, name=f"classifier_{name}")
+
+    def prepare_real(self, datamodule: Any, across_ranks: bool = False) -> None:
+        """The real statistics, from the cache or computed (and cached). ``across_ranks``: a
+        collective call on every rank; on a miss each rank extracts its share of the real
+        images (see ``fidelity.real_stats``)."""
         if self.extractor is not None and set(self.metrics) & set(FIDELITY):
-            self.real = self._real_stats(datamodule)
+            self.real = self._real_stats(datamodule, across_ranks)
+            counts = all_ranks([self.real.extracted]) if across_ranks else [[0]]
+            self.real_extracted = [c[0] for c in counts]  # 0 each when read from the cache
         self.ready = True
 
-    def _real_stats(self, datamodule: Any) -> Any:
+    def _real_stats(self, datamodule: Any, across_ranks: bool) -> Any:
         key = {
             "data": datamodule.cache_key,
             "split": self.real_split,
@@ -140,6 +172,7 @@ class ImageScorer:
             lambda: datamodule.real_images(self.real_split)[0][: self.n_real],
             key,
             self.cache_dir,
+            across_ranks,
         )
         how = "read from the cache" if stats.cached else "computed and cached"
         log.info("metrics: real statistics %s in %.1fs", how, time.perf_counter() - start)
@@ -148,22 +181,61 @@ class ImageScorer:
     def score(self, samples: Tensor, requested: Tensor | None = None) -> dict[str, float]:
         """Metrics of ``samples`` (N, C, H, W) in [-1, 1]; ``requested``: the labels a
         conditional G was asked for (adds ``class_acc``)."""
-        values = self._fidelity(samples) | self._modes(samples, requested)
+        return self._values(self._outputs(samples), requested, [len(samples)])
+
+    def score_share(
+        self, share: Tensor, n: int, requested: Tensor | None = None
+    ) -> dict[str, float]:
+        """Metrics of ``n`` samples of which this rank holds rows ``share_slice(n, world,
+        rank)`` (collective: every rank calls it). Each rank extracts the features (labels)
+        of its share only; they are gathered in rank order, and every rank returns the
+        values one process computes on all ``n``. ``requested``: all ``n`` labels."""
+        world = world_size()
+        expected = share_slice(n, world, rank())
+        if len(share) != expected.stop - expected.start or len(share) == 0:
+            raise ValueError(
+                f"score_share: this rank's share of {n} samples over {world} ranks is "
+                f"rows {expected.start}..{expected.stop} (non-empty), got {len(share)} rows"
+            )
+        outputs = gather_shares(self._outputs(share), n)
+        counts = [c[0] for c in all_ranks([len(share)])]  # images each rank extracted
+        return self._values(outputs, requested, counts)
+
+    def _outputs(self, samples: Tensor) -> dict[str, Tensor]:
+        """What the metrics need of ``samples``: features and logits (FID/KID/IS/PR) and mode
+        labels, from one extractor pass where the classifier gives both."""
+        out: dict[str, Tensor] = {}
+        self.channels = samples.shape[1]
+        if self.real is not None and set(self.metrics) & set(FIDELITY):
+            out = self.extractor(samples)
+        if "modes" in self.metrics and self.classifier is not None and "labels" not in out:
+            from ganlab.metrics.classifier import predict, stacked_labels
+
+            classify = stacked_labels if samples.shape[1] == 3 else predict
+            out["labels"] = classify(self.classifier, samples).cpu()
+        return out
+
+    def _values(
+        self, outputs: dict[str, Tensor], requested: Tensor | None, counts: list[int]
+    ) -> dict[str, float]:
+        values = self._fidelity(outputs) | self._modes(outputs, requested)
         if self.classifier_info:
             values["classifier_acc"] = float(self.classifier_info["accuracy"])
+        if len(counts) > 1:  # DDP: the images each rank extracted (real: when computed)
+            self.provenance["extracted_per_rank"] = {"fake": counts, "real": self.real_extracted}
         return values
 
-    def _fidelity(self, samples: Tensor) -> dict[str, float]:
+    def _fidelity(self, outputs: dict[str, Tensor]) -> dict[str, float]:
         wanted = [m for m in self.metrics if m in FIDELITY]
         if not wanted or self.real is None:
             return {}
-        subset = kid_subset(self.kid_subset_size, len(samples), len(self.real.features))
-        fake = self.extractor(samples)
-        values = fidelity_metrics(fake, self.real, wanted, kid_subset_size=subset)
-        values["spread"] = feature_spread(fake["features"], self.real.sigma)
+        n = len(outputs["features"])
+        subset = kid_subset(self.kid_subset_size, n, len(self.real.features))
+        values = fidelity_metrics(outputs, self.real, wanted, kid_subset_size=subset)
+        values["spread"] = feature_spread(outputs["features"], self.real.sigma)
         self.provenance = {
             "extractor": self.extractor.name,
-            "n_fake": len(samples),
+            "n_fake": n,
             "n_real": len(self.real.features),
             "real_split": self.real_split,
             "kid_subset_size": subset,
@@ -171,14 +243,11 @@ class ImageScorer:
         renamed = {"kid_mean": "kid", "is_mean": "is"}
         return {renamed.get(k, k): float(v) for k, v in values.items()}
 
-    def _modes(self, samples: Tensor, requested: Tensor | None) -> dict[str, float]:
+    def _modes(self, outputs: dict[str, Tensor], requested: Tensor | None) -> dict[str, float]:
         if "modes" not in self.metrics or self.classifier is None:
             return {}
-        from ganlab.metrics.classifier import predict, stacked_labels
-
-        stacked = samples.shape[1] == 3
-        classify = stacked_labels if stacked else predict
-        labels = classify(self.classifier, samples).cpu()
+        labels = outputs["labels"]
+        stacked = self.channels == 3
         coverage = class_coverage(labels, STACKED_MODES if stacked else 10)
         values = {"modes": float(coverage["modes"]), "rkl": float(coverage["kl"])}
         self.fractions = coverage["fractions"]
@@ -186,5 +255,5 @@ class ImageScorer:
             values |= {f"class_frac/{c}": p for c, p in enumerate(self.fractions)}
         if requested is not None:  # a conditional G: how often it made the class asked for
             values["class_acc"] = float((labels == requested.cpu()).float().mean())
-        self.provenance["modes_n"] = len(samples)
+        self.provenance["modes_n"] = len(labels)
         return values
