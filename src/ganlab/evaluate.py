@@ -141,7 +141,8 @@ def print_table(report: dict[str, Any]) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: one ``error: ...`` line and exit 2 for a mistake."""
     try:
-        opts = parse_options(EvaluateOptions, sys.argv[1:] if argv is None else argv)
+        argv = sys.argv[1:] if argv is None else argv
+        opts = parse_options(EvaluateOptions, argv, usage=__doc__)
         out = output_path(opts)
         report = evaluate(opts)
         out.write_text(json.dumps(report, indent=2) + "\n")

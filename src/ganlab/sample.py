@@ -210,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: one ``error: ...`` line and exit 2 for a mistake."""
     try:
         opts = parse_options(SampleOptions, sys.argv[1:] if argv is None else argv,
-                             aliases={"class": "class_"})  # fmt: skip
+                             aliases={"class": "class_"}, usage=__doc__)  # fmt: skip
         path = sample(opts)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -82,7 +82,8 @@ def _load(path: Path, channels: int, size: int, load_image: Any) -> torch.Tensor
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: one ``error: ...`` line and exit 2 for a mistake."""
     try:
-        opts = parse_options(TranslateOptions, sys.argv[1:] if argv is None else argv)
+        argv = sys.argv[1:] if argv is None else argv
+        opts = parse_options(TranslateOptions, argv, usage=__doc__)
         written = translate(opts)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)

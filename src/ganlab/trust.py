@@ -26,8 +26,6 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from hydra.utils import get_object
-
 from ganlab.errors import UserError
 
 #: modules whose classes a checkpoint may name (a class counts where it is defined)
@@ -72,6 +70,8 @@ def is_trusted(target: Any) -> bool:
     where = _defined_in(target, modules)
     if where is not None:  # the source says where the class is defined
         return _within(where, modules)
+    from hydra.utils import get_object
+
     try:
         obj = get_object(target)
     except Exception:  # not importable: hydra would fail on it anyway
