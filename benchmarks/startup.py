@@ -1,12 +1,13 @@
 """Start-up cost of ganlab's entry points, as a markdown table.
 
 For each entry point (``ganlab``, ``ganlab.sample``, ``ganlab.evaluate``, ``ganlab.translate``,
-``ganlab.report``): the import time (median of ``--repeat`` fresh interpreters), the wall
-time of ``python -m <entry point> --help``, and which heavy modules the import leaves in
-``sys.modules``; then the wall time of ``python -m ganlab.sample ckpt=... n=64 out=x.png`` (a
-64-image grid) from a checkpoint, which is trained first unless ``--ckpt`` names one (a
-20-step smoke run of a small DCGAN on digits, in a temporary folder). The machine's load
-average is printed with the table: the times are wall-clock and grow with other work.
+``ganlab.report``): the import time of what ``python -m`` runs (a package's ``__main__``;
+median of ``--repeat`` fresh interpreters), the wall time of ``python -m <entry point>
+--help``, and which heavy modules the import leaves in ``sys.modules``; then the wall time
+of ``python -m ganlab.sample ckpt=... n=64 out=x.png`` (a 64-image grid) from a checkpoint,
+which is trained first unless ``--ckpt`` names one (a 20-step smoke run of a small DCGAN on
+digits, in a temporary folder). The machine's load average is printed with the table: the
+times are wall-clock and grow with other work.
 
     python benchmarks/startup.py [--repeat 3] [--ckpt outputs/.../last.ckpt]
 """
@@ -70,6 +71,15 @@ def import_time(module: str, repeat: int) -> tuple[float, str]:
     return statistics.median(times), heavy or "-"
 
 
+def _help_time(module: str) -> float:
+    """Wall time of ``python -m module --help``; NaN when it fails (older versions)."""
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", module, "--help"], capture_output=True, env=_env()
+    )
+    return time.perf_counter() - start if result.returncode == 0 else float("nan")
+
+
 def tiny_checkpoint(folder: str) -> str:
     """Train the smoke checkpoint in ``folder``; returns its path."""
     run_dir = Path(folder) / "run"
@@ -84,8 +94,10 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     for module in ENTRY_POINTS:
-        seconds, heavy = import_time(module, args.repeat)
-        helps = [_run(["-m", module, "--help"])[0] for _ in range(args.repeat)]
+        # what ``python -m`` runs: a package's __main__
+        main_module = f"{module}.__main__" if module in ("ganlab", "ganlab.report") else module
+        seconds, heavy = import_time(main_module, args.repeat)
+        helps = [_help_time(module) for _ in range(args.repeat)]
         rows.append((module, seconds, statistics.median(helps), heavy))
     with tempfile.TemporaryDirectory() as folder:
         ckpt = args.ckpt or tiny_checkpoint(folder)
@@ -97,7 +109,8 @@ def main() -> None:
     print("| entry point | import (s) | `--help` (s) | heavy modules after import |")
     print("|---|---:|---:|---|")
     for module, seconds, help_s, heavy in rows:
-        print(f"| `{module}` | {seconds:.2f} | {help_s:.2f} | {heavy} |")
+        shown = "fails" if help_s != help_s else f"{help_s:.2f}"  # NaN: it failed
+        print(f"| `{module}` | {seconds:.2f} | {shown} | {heavy} |")
     print(f"\n64-image grid from a checkpoint (`python -m ganlab.sample ckpt=... n=64 "
           f"out=grid.png`): {statistics.median(grids):.2f} s")  # fmt: skip
 

@@ -27,6 +27,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
+import ganlab.resolvers  # noqa: F401 - ${ganlab.mul:...}, before Hydra resolves the config
 from ganlab.cli import check_command_line, exit_with_error
 from ganlab.errors import UserError, one_line
 from ganlab.rundir import hold, launched_rank
