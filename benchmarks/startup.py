@@ -104,6 +104,7 @@ def main() -> None:
         grid = [f"out={Path(folder) / 'grid.png'}", "n=64"]
         command = ["-m", "ganlab.sample", f"ckpt={ckpt}", *grid]
         grids = [_run(command)[0] for _ in range(args.repeat)]
+    torch_s, _ = import_time("torch", args.repeat)  # the floor of every command but report
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"load average {load} on {os.cpu_count()} CPUs; medians of {args.repeat} runs\n")
     print("| entry point | import (s) | `--help` (s) | heavy modules after import |")
@@ -111,6 +112,7 @@ def main() -> None:
     for module, seconds, help_s, heavy in rows:
         shown = "fails" if help_s != help_s else f"{help_s:.2f}"  # NaN: it failed
         print(f"| `{module}` | {seconds:.2f} | {shown} | {heavy} |")
+    print(f"| `torch` alone | {torch_s:.2f} | | |")
     print(f"\n64-image grid from a checkpoint (`python -m ganlab.sample ckpt=... n=64 "
           f"out=grid.png`): {statistics.median(grids):.2f} s")  # fmt: skip
 
