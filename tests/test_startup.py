@@ -8,26 +8,9 @@ import sys
 
 import pytest
 
+from conftest import TRAINING_ONLY, loaded_after
+
 COMMANDS = ("ganlab.sample", "ganlab.evaluate", "ganlab.translate", "ganlab.report")
-TRAINING_ONLY = ("lightning", "pytorch_lightning", "wandb")
-# what is in sys.modules when the process ends (after main() or an import)
-REPORT = (
-    "import atexit, sys; atexit.register(lambda: print('LOADED', "
-    "sorted(m for m in {names!r} if m in sys.modules)))\n"
-)
-
-
-def loaded_after(code: str, names: tuple[str, ...] = TRAINING_ONLY) -> list[str]:
-    """The modules of ``names`` loaded when ``code`` has run in a fresh interpreter."""
-    result = subprocess.run(
-        [sys.executable, "-c", REPORT.format(names=names) + code],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    line = next((ln for ln in result.stdout.splitlines() if ln.startswith("LOADED")), None)
-    assert line is not None, result.stderr[-2000:]
-    return eval(line.removeprefix("LOADED "))  # a list of names, printed by REPORT
 
 
 @pytest.mark.parametrize("module", [*COMMANDS, "ganlab.report.__main__"])

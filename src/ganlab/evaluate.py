@@ -72,7 +72,7 @@ def output_path(opts: EvaluateOptions) -> Path:
 
 def _check(opts: EvaluateOptions) -> None:
     """Every option, before the checkpoint is read."""
-    from ganlab.metrics.scorer import EXTRACTORS  # torchmetrics: when there is work to do
+    from ganlab.metrics.scorer import EXTRACTORS  # the metrics stack: only when it runs
 
     for key in ("n", "n_real"):
         if getattr(opts, key) < 2:

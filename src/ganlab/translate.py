@@ -37,7 +37,7 @@ class TranslateOptions:
 
 def translate(opts: TranslateOptions) -> list[Path]:
     """Translate the images of ``opts.input``; returns the files written."""
-    from ganlab.data.folder import find_images, load_image
+    from ganlab.data.decode import find_images, load_image
     from ganlab.data.sampling import to_float
 
     check_device(opts.device)
