@@ -68,6 +68,27 @@ def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedPr
     )
 
 
+TRAINING_ONLY = ("lightning", "pytorch_lightning", "wandb")
+# prints which of ``names`` are in sys.modules when the process ends
+REPORT = (
+    "import atexit, sys; atexit.register(lambda: print('LOADED', "
+    "sorted(m for m in {names!r} if m in sys.modules)))\n"
+)
+
+
+def loaded_after(code: str, names: tuple[str, ...] = TRAINING_ONLY) -> list[str]:
+    """The modules of ``names`` loaded when ``code`` has run in a fresh interpreter."""
+    result = subprocess.run(
+        [sys.executable, "-c", REPORT.format(names=names) + code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    line = next((ln for ln in result.stdout.splitlines() if ln.startswith("LOADED")), None)
+    assert result.returncode == 0 and line is not None, result.stderr[-2000:]
+    return eval(line.removeprefix("LOADED "))  # a list of names, printed by REPORT
+
+
 def assert_one_error_line(result: subprocess.CompletedProcess, message: str) -> None:
     """The run failed with exit code 2 and exactly one ``error: ...`` line starting with
     ``message``, and no traceback."""

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import run_train
+from conftest import TRAINING_ONLY, loaded_after, run_train
 from ganlab.errors import UserError
 from ganlab.sample import SampleOptions, main, sample
 
@@ -114,3 +114,11 @@ def test_command_line(runs, tmp_path):
         timeout=120,
     )
     assert result.returncode == 0 and "wrote" in result.stdout, result.stderr
+
+
+def test_sampling_a_checkpoint_imports_no_training_machinery(runs, tmp_path):
+    """The whole command (checkpoint checked against the trust registry, nets rebuilt, grid
+    written) runs without Lightning or W&B: its start-up is torch's."""
+    ckpt = runs / "plain" / "checkpoints" / "last.ckpt"
+    code = f"from ganlab.sample import main\nmain(['ckpt={ckpt}', 'out={tmp_path / 'g.png'}'])"
+    assert loaded_after(code, (*TRAINING_ONLY, "torchvision")) == []

@@ -13,7 +13,14 @@ import torch
 from PIL import Image
 from torch.testing import assert_close
 
-from conftest import MNIST_ROOT, assert_one_error_line, run_cli, run_train
+from conftest import (
+    MNIST_ROOT,
+    TRAINING_ONLY,
+    assert_one_error_line,
+    loaded_after,
+    run_cli,
+    run_train,
+)
 from ganlab.errors import UserError
 from ganlab.train import build, compose_config
 
@@ -265,6 +272,10 @@ def test_translate_command_translates_a_folder(tmp_path, capsys):
         with pytest.raises(SystemExit):
             main(argv)
         assert message in capsys.readouterr().err
+    # in a process of its own, the command imports no Lightning, W&B or torchvision
+    code = f"from ganlab.translate import main\nmain({[f'ckpt={ckpt}', f'input={images}']!r})"
+    code = f"import os\nos.chdir({str(tmp_path)!r})\n" + code  # writes ./translated
+    assert loaded_after(code, (*TRAINING_ONLY, "torchvision")) == []
 
 
 @pytest.mark.parametrize(

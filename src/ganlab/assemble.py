@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+import ganlab.resolvers  # noqa: F401 - ${ganlab.mul:...} in the configs it builds
 from ganlab.data.spec import DataSpec
 from ganlab.families.base import Family
 
 log = logging.getLogger("ganlab")
-
-# ${ganlab.mul:100,${model.pack}}: PacGAN's batches hold 100 packs of m samples
-OmegaConf.register_new_resolver("ganlab.mul", lambda *xs: math.prod(xs), replace=True)
 
 
 def build_node(node: DictConfig, what: str, **kwargs: Any) -> Any:

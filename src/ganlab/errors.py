@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hydra.errors import InstantiationException
-from omegaconf.errors import OmegaConfBaseException
+import sys
+from typing import Any
 
 
 class UserError(Exception):
@@ -14,12 +14,20 @@ def one_line(err: BaseException) -> str:
     """The user-facing message of a config/input error, on one line: the cause of a failed
     instantiation with the key it was building, an OmegaConf error with its key, else the
     first line of the message (the type's name when there is none)."""
-    if isinstance(err, InstantiationException) and err.__cause__ is not None:
+    if isinstance(err, _error_type("hydra.errors", "InstantiationException")) and err.__cause__:
         key = next((ln for ln in str(err).splitlines() if ln.startswith("full_key:")), "")
         where = f" (building {key.replace('full_key: ', '')})" if key else ""
         return f"{one_line(err.__cause__)}{where}"
-    if isinstance(err, OmegaConfBaseException):
+    if isinstance(err, _error_type("omegaconf.errors", "OmegaConfBaseException")):
         msg = str(err).splitlines()[0]
         key = getattr(err, "full_key", None)
         return f"config: {msg}" + (f" (set {key}=... on the command line)" if key else "")
     return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+def _error_type(module: str, name: str) -> Any:
+    """The exception class ``module.name``, or a tuple that matches nothing when ``module``
+    was never imported (then no error of its can exist): the commands beside training start
+    without Hydra's machinery (``benchmarks/startup.py``)."""
+    loaded = sys.modules.get(module)
+    return getattr(loaded, name) if loaded is not None else ()

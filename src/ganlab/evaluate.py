@@ -21,9 +21,8 @@ import hydra
 from hydra.errors import InstantiationException
 
 from ganlab.checkpoints import load_trained
-from ganlab.data.image_base import SPLITS
+from ganlab.data.sources import SPLITS
 from ganlab.errors import UserError, one_line
-from ganlab.metrics.scorer import EXTRACTORS, ImageScorer
 from ganlab.options import at_most, check_device, parse_options
 from ganlab.sample import CKPT_HINT
 
@@ -73,6 +72,8 @@ def output_path(opts: EvaluateOptions) -> Path:
 
 def _check(opts: EvaluateOptions) -> None:
     """Every option, before the checkpoint is read."""
+    from ganlab.metrics.scorer import EXTRACTORS  # the metrics stack: only when it runs
+
     for key in ("n", "n_real"):
         if getattr(opts, key) < 2:
             raise UserError(f"{key} must be >= 2, got {getattr(opts, key)}")
@@ -86,6 +87,8 @@ def _check(opts: EvaluateOptions) -> None:
 
 def evaluate(opts: EvaluateOptions) -> dict[str, Any]:
     """Score the checkpoint of ``opts``; returns the report written as JSON."""
+    from ganlab.metrics.scorer import ImageScorer
+
     _check(opts)
     trained = load_trained(opts.ckpt, ema=opts.ema, device=opts.device)
     family = trained.family
@@ -138,7 +141,8 @@ def print_table(report: dict[str, Any]) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: one ``error: ...`` line and exit 2 for a mistake."""
     try:
-        opts = parse_options(EvaluateOptions, sys.argv[1:] if argv is None else argv)
+        argv = sys.argv[1:] if argv is None else argv
+        opts = parse_options(EvaluateOptions, argv, usage=__doc__)
         out = output_path(opts)
         report = evaluate(opts)
         out.write_text(json.dumps(report, indent=2) + "\n")

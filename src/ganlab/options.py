@@ -3,6 +3,8 @@ dataclass of typed defaults: a mistake is one line naming the key."""
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -14,11 +16,24 @@ from ganlab.errors import UserError
 T = TypeVar("T")
 
 
-def parse_options(schema: type[T], argv: Sequence[str], aliases: dict[str, str] | None = None) -> T:
+HELP = ("-h", "--help")
+
+
+def parse_options(
+    schema: type[T],
+    argv: Sequence[str],
+    aliases: dict[str, str] | None = None,
+    usage: str | None = None,
+) -> T:
     """``argv`` (``key=value`` in Hydra's style) over the defaults of the dataclass
     ``schema``; unknown keys, values of the wrong type and a missing required value
     (``???``) are a ``UserError`` naming the key. ``aliases`` maps option names that
-    cannot be field names (``class``) to their field (``class_``)."""
+    cannot be field names (``class``) to their field (``class_``). ``-h``/``--help``
+    prints ``usage`` (the command's docstring) and the options with their defaults, and
+    exits 0."""
+    if any(arg in HELP for arg in argv):
+        print(help_text(schema, usage, aliases))
+        sys.exit(0)
     base = OmegaConf.structured(schema)
     for arg in argv:
         if "=" not in arg:
@@ -33,6 +48,23 @@ def parse_options(schema: type[T], argv: Sequence[str], aliases: dict[str, str] 
     except OmegaConfBaseException as err:
         raise UserError(_message(err, base, schema)) from None
     return OmegaConf.to_object(merged)  # type: ignore[return-value]
+
+
+def help_text(schema: type, usage: str | None = None, aliases: dict[str, str] | None = None) -> str:
+    """``usage`` and a line per option of the dataclass ``schema``: ``key=default`` (or
+    what a required key takes), its type."""
+    names = {field: option for option, field in (aliases or {}).items()}
+    lines = [(usage or "").strip(), "", "options (key=value; default shown):"]
+    for f in dataclasses.fields(schema):
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = "???"
+        shown = f"{f.metadata.get('required', '...')} (required)" if default == "???" else default
+        lines.append(f"  {names.get(f.name, f.name)}={shown}".ljust(34) + f"  {f.type}")
+    return "\n".join(lines).lstrip()
 
 
 def _keys(base: Any) -> str:

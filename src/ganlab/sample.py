@@ -37,6 +37,7 @@ from ganlab.arithmetic import figure
 from ganlab.checkpoints import Trained, load_trained
 from ganlab.errors import UserError
 from ganlab.options import at_most, check_device, parse_options
+from ganlab.pictures import save_images
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 CKPT_HINT = "PATH"  # a run's checkpoints/last.ckpt or best.ckpt
@@ -189,21 +190,19 @@ def _write(
     images: Tensor, out: Path, columns: int, y: Tensor | None, start: int = 0, total: int = 0
 ) -> Path:
     """Write ``images`` (samples ``start``.. of ``total``) as ``out``'s kind says."""
-    from torchvision.utils import save_image
-
     if images.dim() == 2:  # points of a vector model, appended chunk by chunk
         with open(out, "w" if start == 0 else "a") as f:
             np.savetxt(f, images.numpy(), delimiter=",", fmt="%.6g")
         return out
     if out.suffix.lower() in IMAGE_SUFFIXES and not out.is_dir():
         out.parent.mkdir(parents=True, exist_ok=True)
-        save_image(images, out, nrow=columns, normalize=True, value_range=(-1, 1))
+        save_images(images, out, columns)
         return out
     out.mkdir(parents=True, exist_ok=True)
     width = max(5, int(math.log10(max(total, len(images), 1))) + 1)
     for i, image in enumerate(images, start=start):
         name = f"{i:0{width}d}" + ("" if y is None else f"_class{int(y[i - start])}")
-        save_image(image, out / f"{name}.png", normalize=True, value_range=(-1, 1))
+        save_images(image, out / f"{name}.png")
     return out
 
 
@@ -211,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: one ``error: ...`` line and exit 2 for a mistake."""
     try:
         opts = parse_options(SampleOptions, sys.argv[1:] if argv is None else argv,
-                             aliases={"class": "class_"})  # fmt: skip
+                             aliases={"class": "class_"}, usage=__doc__)  # fmt: skip
         path = sample(opts)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)

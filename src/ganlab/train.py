@@ -1,4 +1,9 @@
-"""``python -m ganlab``: train a GAN from the Hydra config. The only module that reads cfg."""
+"""``python -m ganlab``: train a GAN from the Hydra config. The only module that reads cfg.
+
+Lightning, torch and the training code are imported when a run starts, not with this
+module: ``python -m ganlab --help`` and ``--cfg job`` only need Hydra
+(``benchmarks/startup.py``).
+"""
 
 from __future__ import annotations
 
@@ -11,31 +16,28 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
-import lightning.pytorch as pl
-import torch
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from ganlab.assemble import build_node, make_family
-from ganlab.callbacks.checkpoint import Checkpoint, stop_on_signals
-from ganlab.checks import check_fits, resolve_resume
+import ganlab.resolvers  # noqa: F401 - ${ganlab.mul:...}, before Hydra resolves the config
 from ganlab.cli import check_command_line, exit_with_error
 from ganlab.errors import UserError, one_line
-from ganlab.module import GANModule
-from ganlab.outcome import finish, record_failure, summarize
-from ganlab.resume import check_run_dir, record_overrides, resume_command, warn_schedules
 from ganlab.rundir import hold, launched_rank
 from ganlab.search import metric_direction, worst_value
 from ganlab.values import check_root_values
+
+if TYPE_CHECKING:
+    import lightning.pytorch as pl
+
+    from ganlab.module import GANModule
 
 log = logging.getLogger("ganlab")
 
@@ -85,6 +87,10 @@ def build(
 ) -> tuple[pl.Trainer, GANModule, pl.LightningDataModule]:
     """Instantiate data, family (nets, loss), module, callbacks, loggers and trainer.
     ``overrides`` (the run's, saved in checkpoints) rebuild the resume command."""
+    from ganlab.assemble import build_node, make_family
+    from ganlab.callbacks.checkpoint import Checkpoint
+    from ganlab.module import GANModule
+
     datamodule = build_node(cfg.data, "data", steps=cfg.steps, batches_per_step=cfg.n_critic)
     spec = datamodule.spec
     family = make_family(cfg, spec, dict(HydraConfig.get().runtime.choices))
@@ -126,6 +132,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _train_in(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    import lightning.pytorch as pl
+    import torch
+
+    from ganlab.callbacks.checkpoint import stop_on_signals
+    from ganlab.checks import resolve_resume
+    from ganlab.outcome import finish, summarize
+    from ganlab.resume import check_run_dir, record_overrides, resume_command
+
     overrides = list(HydraConfig.get().overrides.task)
     if launched_rank() == 0:  # the other ranks work in rank 0's directory
         overrides = check_run_dir(OmegaConf.to_container(cfg, resolve=False), run_dir, overrides)
@@ -158,6 +172,9 @@ def _build_checked(
 ) -> tuple[pl.Trainer, GANModule, pl.LightningDataModule]:
     """``build``, then (before anything is written) check that the checkpoint to resume
     fits the module, then log the config."""
+    from ganlab.checks import check_fits
+    from ganlab.resume import warn_schedules
+
     try:
         trainer, module, datamodule = build(cfg, overrides)
     except (InstantiationException, OmegaConfBaseException, ValueError) as err:
@@ -173,6 +190,10 @@ def _build_checked(
 def _fit(
     trainer: pl.Trainer, module: GANModule, datamodule: Any, ckpt_path: Path | None, resume: str
 ) -> None:
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from ganlab.outcome import record_failure
+
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except SIGTERMException:  # the Checkpoint callback saved the step; report it below

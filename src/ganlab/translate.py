@@ -20,6 +20,7 @@ import torch
 from ganlab.checkpoints import load_trained
 from ganlab.errors import UserError
 from ganlab.options import check_device, parse_options
+from ganlab.pictures import save_images
 from ganlab.sample import CKPT_HINT
 
 
@@ -36,9 +37,7 @@ class TranslateOptions:
 
 def translate(opts: TranslateOptions) -> list[Path]:
     """Translate the images of ``opts.input``; returns the files written."""
-    from torchvision.utils import save_image
-
-    from ganlab.data.folder import find_images, load_image
+    from ganlab.data.decode import find_images, load_image
     from ganlab.data.sampling import to_float
 
     check_device(opts.device)
@@ -68,7 +67,7 @@ def translate(opts: TranslateOptions) -> list[Path]:
         for path, image in zip(chunk, outputs, strict=True):
             target = (out / path.relative_to(root)).with_suffix(".png")
             target.parent.mkdir(parents=True, exist_ok=True)
-            save_image(image, target, normalize=True, value_range=(-1, 1))
+            save_images(image, target)
             written.append(target)
     return written
 
@@ -83,7 +82,8 @@ def _load(path: Path, channels: int, size: int, load_image: Any) -> torch.Tensor
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: one ``error: ...`` line and exit 2 for a mistake."""
     try:
-        opts = parse_options(TranslateOptions, sys.argv[1:] if argv is None else argv)
+        argv = sys.argv[1:] if argv is None else argv
+        opts = parse_options(TranslateOptions, argv, usage=__doc__)
         written = translate(opts)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)

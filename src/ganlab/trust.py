@@ -11,16 +11,20 @@ The registry is declarative: classes *defined* in ganlab's modules of nets, fami
 losses and data (a name re-exported there, ``ganlab.data.folder.Path``, is not one), and
 an explicit list of other callables. ``GANLAB_TRUSTED_MODULES`` (comma-separated module
 names) adds the modules of your own nets.
+
+Where a class is defined is read from the modules' source when it says (``_defined_in``),
+so checking a data module's name does not import it, and with it Lightning: ``sample`` and
+``translate`` start without Lightning (``benchmarks/startup.py``).
 """
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import inspect
 import os
 from collections.abc import Iterator
 from typing import Any
-
-from hydra.utils import get_object
 
 from ganlab.errors import UserError
 
@@ -63,11 +67,75 @@ def is_trusted(target: Any) -> bool:
     modules = _modules()
     if not _within(target, modules):
         return False
+    where = _defined_in(target, modules)
+    if where is not None:  # the source says where the class is defined
+        return _within(where, modules)
+    from hydra.utils import get_object
+
     try:
         obj = get_object(target)
     except Exception:  # not importable: hydra would fail on it anyway
         return False
     return inspect.isclass(obj) and _within(obj.__module__, modules)
+
+
+def _defined_in(target: str, modules: tuple[str, ...], depth: int = 0) -> str | None:
+    """The module whose source defines the class ``target`` at its top level, following
+    ``from M import Name`` re-exports within ``modules``; ``""`` when the source shows that
+    ``target`` is no class of theirs (a name imported from elsewhere, a function, an
+    attribute of a name); None when only importing it can tell. Imports no module itself,
+    only the packages above it (as ``importlib.util.find_spec`` does)."""
+    module, _, name = target.rpartition(".")
+    if depth > 8 or not module or not _within(module, modules):
+        return ""
+    source = _source(module)
+    if source is None:  # not a module: an attribute of a name (``folder.Image.open``)
+        return "" if _source(module.rpartition(".")[0]) is not None else None
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return None
+    for node in body:
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            return module
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
+            return ""
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                if (alias.asname or alias.name) == name:
+                    origin = f"{node.module}.{alias.name}"
+                    return (
+                        _defined_in(origin, modules, depth + 1)
+                        if _within(node.module, modules)
+                        else ""
+                    )
+    return None
+
+
+def _source(module: str) -> str | None:
+    """The source text of ``module``, or None when it is no module with a source file."""
+    spec = _spec(module)
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    try:
+        with open(spec.origin, encoding="utf-8") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _spec(module: str) -> Any:
+    """``find_spec(module)`` when each parent is a package (``find_spec`` would import a
+    parent that is a plain module to look inside it), else None."""
+    parent = module.rpartition(".")[0]
+    if parent:
+        above = _spec(parent)
+        if above is None or above.submodule_search_locations is None:
+            return None
+    try:
+        return importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
 
 
 def targets(node: Any, where: str = "") -> Iterator[tuple[str, Any]]:

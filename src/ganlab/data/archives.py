@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ganlab.data.image_base import resize
+from ganlab.data.sources import resize
 from ganlab.errors import UserError
 
 ENV_VAR = "GANLAB_DATA"

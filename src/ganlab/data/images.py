@@ -19,15 +19,8 @@ from torch.utils.data import Dataset
 
 from ganlab.data.archives import ArrayImages, data_root, ensure_files, torchvision_set
 from ganlab.data.folder import ImageFolder
-from ganlab.data.image_base import (
-    SPLITS,
-    InMemoryImageData,
-    LoaderImageData,
-    StackedSource,
-    TensorSource,
-    resize,
-    stack,
-)
+from ganlab.data.image_base import InMemoryImageData, LoaderImageData
+from ganlab.data.sources import SPLITS, StackedSource, TensorSource, resize, stack
 from ganlab.errors import UserError
 from ganlab.rng import stream_seed
 

@@ -24,10 +24,12 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ganlab.callbacks.summary import SummaryPart
-from ganlab.data.folder import Decoding, to_channels
-from ganlab.data.image_base import ImageDataModule, check_split, first
+from ganlab.data.decode import to_channels
+from ganlab.data.folder import Decoding
+from ganlab.data.image_base import ImageDataModule
 from ganlab.data.paired_tasks import PairTask
 from ganlab.data.sampling import IndexStream, to_float
+from ganlab.data.sources import check_split, first
 from ganlab.data.spec import DataSpec
 from ganlab.data.translation_base import (
     Item,

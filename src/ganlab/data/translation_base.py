@@ -18,9 +18,10 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from ganlab.data.folder import SUFFIXES, unreadable
-from ganlab.data.image_base import ImageDataModule, LoaderImageData, check_split
+from ganlab.data.decode import SUFFIXES, unreadable
+from ganlab.data.image_base import ImageDataModule, LoaderImageData
 from ganlab.data.sampling import IndexStream, LoaderBatches, to_float, worker_message
+from ganlab.data.sources import check_split
 from ganlab.errors import UserError
 
 log = logging.getLogger(__name__)

@@ -24,15 +24,10 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from ganlab.callbacks.summary import SummaryPart
 from ganlab.data.folder import Decoding, FolderImages, ImageFolder
-from ganlab.data.image_base import (
-    ImageDataModule,
-    StackedSource,
-    TensorSource,
-    check_split,
-    first,
-)
+from ganlab.data.image_base import ImageDataModule
 from ganlab.data.images import MNIST, Digits
 from ganlab.data.sampling import Collate, IndexStream, to_float, worker_message
+from ganlab.data.sources import StackedSource, TensorSource, check_split, first
 from ganlab.data.spec import DataSpec
 from ganlab.data.translation_base import (
     Item,
