@@ -158,7 +158,7 @@ def test_default_main_job_covers_all_ring8_modes(tmp_path):
     assert f"run dir: {tmp_path / 'run'}" in result.stdout
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["metrics"]["val/modes"] == 8, summary
-    assert summary["seconds"] < 90  # ~45 s on an idle 2-core CPU; slack for a loaded one
+    assert summary["steps"] == 5000  # its time is a benchmark's (README, ~50 s), not a test's
     assert "modes 8, HQ % " in result.stdout
     assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
     assert list((tmp_path / "run" / "plots").glob("step_*.png"))
