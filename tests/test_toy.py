@@ -40,7 +40,8 @@ def test_collapse_to_one_mode():
     dist = ring()
     samples = dist.means[3].expand(2500, 2).clone()
     m = mode_coverage(samples, dist.means, dist.std)
-    assert m == {"modes": 1.0, "hq": 100.0, "rkl": math.log(8)}
+    # every sample sits on its mode's centre: no spread around it
+    assert m == {"modes": 1.0, "hq": 100.0, "rkl": math.log(8), "mode_spread": 0.0}
 
 
 def test_high_quality_threshold_is_three_std():
