@@ -53,6 +53,18 @@ def _quiet_third_party() -> None:
         logging.getLogger(name).addFilter(lambda r: "litlogger" not in r.getMessage())
 
 
+def _lightning_to_the_console() -> None:
+    """Lightning's notices ("GPU available: ...") once, plainly, on the console, as when
+    Lightning is imported before Hydra configures logging. Imported later (the command
+    line imports it lazily, for a fast ``--help``), its loggers would propagate to the root
+    logger and print each notice twice, once in Hydra's format."""
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logger = logging.getLogger(name)
+        if logger.propagate:
+            logger.addHandler(logging.StreamHandler())
+            logger.propagate = False
+
+
 def _sweep_group() -> str | None:
     """W&B group of a multirun job: the sweep directory's name; None for a single run."""
     hc = HydraConfig.get()
@@ -284,6 +296,7 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     A mistake in a single run is one ``error:`` line and exit code 2; in a multirun the
     job is marked ``invalid`` (or ``failed``) and the sweep goes on.
     """
+    _lightning_to_the_console()
     try:
         summary = _train_job(cfg)
         if summary["status"] == "interrupted":  # the checkpoint is saved; exit as a shell would
