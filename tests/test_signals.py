@@ -53,8 +53,9 @@ def quick_scorer(monkeypatch):
     callback's schedule, saving and signals are what is tested here."""
     from ganlab.metrics.scorer import ImageScorer
 
-    monkeypatch.setattr(ImageScorer, "prepare", lambda self, data, device: None)
-    monkeypatch.setattr(ImageScorer, "score", lambda self, samples, labels=None: {"fid": 1.0})
+    monkeypatch.setattr(ImageScorer, "load_nets", lambda self, data, device: None)
+    monkeypatch.setattr(ImageScorer, "prepare_real", lambda self, data, across_ranks=False: None)
+    monkeypatch.setattr(ImageScorer, "score_share", lambda self, share, n, y=None: {"fid": 1.0})
 
 
 @pytest.mark.parametrize("where", ["toy evaluation", "image metrics", "image sample grid"])
@@ -74,7 +75,7 @@ def test_sigterm_during_an_evaluation_saves_that_step_and_resumes_exactly(
         if where == "toy evaluation":
             sigterm_during(m, GaussianMixture, "evaluate", 10)
         elif where == "image metrics":
-            sigterm_during(m, ImageScorer, "score", 10)
+            sigterm_during(m, ImageScorer, "score_share", 10)
         else:
             sigterm_during(m, samples, "save_grid", 10)
         stopped = run_train(tmp_path / "split", *args)
