@@ -33,7 +33,7 @@ import throughput  # noqa: E402
 from ganlab.train import build, compose_config  # noqa: E402
 
 SETTINGS = {
-    "mlp": (throughput.OVERRIDES + ["threads=1"], 1500, 100),
+    "mlp": (throughput.OVERRIDES, 1500, 100),
     "dcgan": (dcgan_throughput.overrides(0, "cpu")[:-3], 200, 20),
     "pix2pix": (
         ["experiment=pix2pix_edges2digits", "logger=csv", "ema=0", "~callbacks.translation"],
@@ -67,7 +67,8 @@ def run_ganlab(setting: str, compiled: bool, device: str) -> dict:
     with tempfile.TemporaryDirectory() as run_dir:
         cfg = compose_config([*overrides, trainer_choice, f"steps={steps}",
                               f"sample_every={steps}", f"ckpt_every={steps}",
-                              f"compile={str(compiled).lower()}"], run_dir)  # fmt: skip
+                              f"compile={str(compiled).lower()}",
+                              f"threads={torch.get_num_threads()}"], run_dir)  # fmt: skip
         pl.seed_everything(0, verbose=False)
         trainer, module, datamodule = build(cfg)
         timer = Timer(warmup)

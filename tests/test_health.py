@@ -1,6 +1,7 @@
 """Health flags that mean what they say: judged on windows with patience, gated on D's
 confidence, advice that fits the loss, periods recorded, collapse seen on image runs too."""
 
+import math
 from types import SimpleNamespace
 
 import pytest
@@ -27,12 +28,16 @@ class Run:
         self.health = Health()
         self.health.setup(self.trainer, self.module, "fit")
 
-    def steps(self, n, g_norm, d_acc=None):
+    def steps(self, n, g_norm, d_acc=None, margin=None):
         for _ in range(n):
             self.module.g_step += 1
             self.module.last = {"grad_norm/g": torch.tensor(g_norm)}
             if d_acc is not None:
                 self.module.last["d_acc"] = torch.tensor(d_acc)
+            if margin is not None:  # D's mean output on real minus on fake data
+                value = margin(self.module.g_step) if callable(margin) else margin
+                self.module.last["d_real"] = torch.tensor(value / 2)
+                self.module.last["d_fake"] = torch.tensor(-value / 2)
             self.health.on_train_batch_end(self.trainer, self.module)
         return self
 
@@ -112,3 +117,34 @@ def test_mode_spread_is_one_for_real_samples_and_half_for_samples_half_as_wide()
     centres = ring8.means[torch.randint(8, (20_000,), generator=g)]
     narrow = centres + 0.5 * 0.974 * ring8.std * torch.randn(20_000, 2, generator=g)
     assert mode_spread(narrow, ring8.means, ring8.std) == pytest.approx(0.5, abs=0.01)
+
+
+def test_a_margin_that_swings_in_sign_is_oscillation_and_a_settled_one_is_not():
+    """The Dirac-GAN's signature: D's margin swings from D ahead to G ahead and back, by
+    more than a logit; at an equilibrium it hovers near 0, changing sign by little."""
+
+    def swinging(step):  # a period of 4 windows (200 steps), amplitude 2 logits
+        return 2.0 * math.sin(2 * math.pi * step / 200)
+
+    run = Run().steps(1000, 1.0, 0.7, margin=swinging)
+    # 8 windows of margin history from step 400, then patience 2: on at step 450
+    assert run.health.summary(run.module)["health"] == {"oscillation": 450}
+    run.steps(1000, 1.0, 0.7, margin=0.8)  # settled: D a little ahead, steadily
+    assert run.health.summary(run.module)["health_history"]["oscillation"][0][1] is not None
+
+    def hovering(step):  # equilibrium noise: sign flips, tiny swings
+        return 0.05 * (-1) ** (step // 50)
+
+    assert Run().steps(3000, 1.0, 0.5, margin=hovering).health.summary(None)["health"] == {}
+
+    def learning(step):  # a margin that drifts as D learns: large range, no swings
+        return -1.0 + step / 500
+
+    assert Run().steps(3000, 1.0, 0.6, margin=learning).health.summary(None)["health"] == {}
+
+
+def test_the_oscillation_state_survives_resume():
+    run = Run().steps(420, 1.0, 0.7, margin=lambda s: 2.0 * math.sin(2 * math.pi * s / 200))
+    resumed = Health()
+    resumed.load_state_dict(run.health.state_dict())
+    assert resumed._margin_means == run.health._margin_means and len(resumed._margin_means) == 8

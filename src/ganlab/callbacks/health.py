@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from typing import Any
 
@@ -14,12 +15,14 @@ from ganlab.loggers import log_now
 
 log = logging.getLogger(__name__)
 
-FLAGS = ("vanishing_g_grad", "d_wins", "collapse")
+FLAGS = ("vanishing_g_grad", "d_wins", "collapse", "oscillation")
 ADVICE = {
     "vanishing_g_grad": "G's gradient has vanished while D rejects its samples with confidence",
     "d_wins": "D classifies real and fake almost perfectly; lower D's lr, "
     "lower n_critic or add a gradient penalty / R1",
     "collapse": "sample diversity fell (mode collapse); try packing, R1, a lower lr or EMA",
+    "oscillation": "G and D circle each other instead of settling (D's margin swings in sign); "
+    "add R1 or a gradient penalty, lower the lrs or Adam's beta1",
 }
 #: the cure of a vanished G gradient, by whether G's loss saturates (``loss.saturating``)
 VANISHING_FIX = {
@@ -29,7 +32,7 @@ VANISHING_FIX = {
 
 
 class Health(SummaryPart, pl.Callback):
-    """Flags a vanishing G gradient, a D that wins outright, and mode collapse.
+    """Flags a vanishing G gradient, a D that wins outright, mode collapse and oscillation.
 
     Each flag is logged as ``health/<flag>`` (0/1) every ``window`` steps and announced on
     the console when it turns on or off. The run summary says which flags hold at the end
@@ -58,6 +61,14 @@ class Health(SummaryPart, pl.Callback):
             least ``min_lost`` of them: early in a run, 2 modes found then 1 is noise).
         warmup: fraction of the run before samples are judged (G starts collapsed).
         patience: windows in a row that turn a gradient flag on, or off.
+        osc_span: windows over which D's margin (its mean output on real minus on fake
+            data, a window mean each) is watched for oscillation.
+        osc_flips: sign changes of the margin within ``osc_span`` windows from which G and
+            D circle each other (Mescheder et al. 2018's Dirac-GAN: the margin swings
+            from D ahead to G ahead and back) ...
+        osc_swing: ... with the margin's window means spanning at least this much (in D's
+            output units: logits for the GAN losses); at an equilibrium the margin hovers
+            near 0 and also changes sign, by little.
     """
 
     def __init__(
@@ -73,6 +84,9 @@ class Health(SummaryPart, pl.Callback):
         min_lost: int = 2,
         warmup: float = 0.2,
         patience: int = 2,
+        osc_span: int = 8,
+        osc_flips: int = 3,
+        osc_swing: float = 1.0,
     ) -> None:
         if window < 1 or patience < 1:
             raise ValueError(f"Health: window and patience must be >= 1, got {window}, {patience}")
@@ -81,9 +95,12 @@ class Health(SummaryPart, pl.Callback):
         self.d_confident, self.d_acc, self.d_span = d_confident, d_acc, d_span
         self.min_spread, self.modes_drop, self.warmup = min_spread, modes_drop, warmup
         self.min_lost = min_lost
+        self.osc_span, self.osc_flips, self.osc_swing = osc_span, osc_flips, osc_swing
         # per-step diagnostics of the current window, kept on the device until judged
         self._g_norms: list[Tensor] = []
         self._d_accs: list[Tensor] = []
+        self._margins: list[Tensor] = []
+        self._margin_means: list[float] = []  # the last osc_span windows' mean margin
         self._peak_g_norm = 0.0
         self._d_means: list[float] = []  # the last d_span windows' mean D accuracy
         self._best_modes = 0.0
@@ -110,6 +127,8 @@ class Health(SummaryPart, pl.Callback):
         self._g_norms.append(last["grad_norm/g"])
         if "d_acc" in last:
             self._d_accs.append(last["d_acc"])
+        if "d_real" in last and "d_fake" in last:
+            self._margins.append(last["d_real"] - last["d_fake"])
         if module.g_step % self.window == 0 and module.check_finite():
             self._judge_gradients()
             self._report(trainer, module.g_step)
@@ -123,10 +142,12 @@ class Health(SummaryPart, pl.Callback):
     def _judge_gradients(self) -> None:
         """Judge the window's means (one host read of the window's values)."""
         full_window = len(self._d_accs) >= self.window
-        values = torch.stack([torch.stack(v).double().mean() for v in (self._g_norms,
-                              self._d_accs) if v]).tolist()  # fmt: skip
-        self._g_norms, self._d_accs = [], []
-        g_norm, d_acc = values[0], (values[1] if len(values) > 1 else None)
+        kept = [v for v in (self._g_norms, self._d_accs, self._margins) if v]
+        values = torch.stack([torch.stack(v).double().mean() for v in kept]).tolist()
+        g_norm = values[0]
+        d_acc = values[1] if self._d_accs else None
+        margin = values[-1] if self._margins else None
+        self._g_norms, self._d_accs, self._margins = [], [], []
         self._peak_g_norm = max(self._peak_g_norm, g_norm)
         small = g_norm < self.vanishing_abs or g_norm < self.vanishing_ratio * self._peak_g_norm
         confident = d_acc is None or d_acc >= self.d_confident
@@ -135,6 +156,14 @@ class Health(SummaryPart, pl.Callback):
             self._d_means = [*self._d_means, d_acc][-self.d_span :]
             if len(self._d_means) == self.d_span:
                 self._vote("d_wins", sum(self._d_means) / self.d_span >= self.d_acc)
+        if margin is not None:
+            self._margin_means = [*self._margin_means, margin][-self.osc_span :]
+            if len(self._margin_means) == self.osc_span:
+                self._vote("oscillation", self._oscillating(self._margin_means))
+
+    def _oscillating(self, means: list[float]) -> bool:
+        flips = sum((a > 0) != (b > 0) for a, b in itertools.pairwise(means))
+        return flips >= self.osc_flips and max(means) - min(means) >= self.osc_swing
 
     def _vote(self, flag: str, on: bool) -> None:
         """Flip ``flag`` once ``patience`` judgements in a row disagree with it."""
@@ -181,6 +210,7 @@ class Health(SummaryPart, pl.Callback):
         return {
             "peak_g_norm": self._peak_g_norm,
             "d_means": list(self._d_means),
+            "margin_means": list(self._margin_means),
             "best_modes": self._best_modes,
             "active": dict(self.active),
             "streak": dict(self._streak),
@@ -190,6 +220,7 @@ class Health(SummaryPart, pl.Callback):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._peak_g_norm = state.get("peak_g_norm", 0.0)
         self._d_means = list(state.get("d_means", []))
+        self._margin_means = list(state.get("margin_means", []))
         self._best_modes = state.get("best_modes", 0.0)
         self.active.update(state.get("active", {}))
         self._streak.update(state.get("streak", {}))
