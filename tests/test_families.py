@@ -296,3 +296,28 @@ def test_translation_experiments_smoke_run(name, extra, tmp_path):
     summary = run_train(tmp_path / "run", f"experiment={name}", *extra, *paths, *TINY,
                         *NO_METRICS, "steps=2", "data.batch_size=2")  # fmt: skip
     assert summary["status"] == "completed" and summary["steps"] == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("experiment", "swept", "metric"),
+    [
+        ("pix2pix_edges2digits", "family.l1_weight=100,0", "val/label_acc"),
+        ("cyclegan_digits2mnist", "family.cycle_weight=10,5", "val/ab/label_acc"),
+    ],
+)
+def test_a_translation_sweep_ends_in_its_table_and_report(experiment, swept, metric, tmp_path):
+    """``python -m ganlab -m experiment=... <a swept value>``: one job per value, each scored
+    with the family's metrics, the sweep's table and report.html at the end."""
+    extra = MNIST_DOMAIN if experiment.startswith("cyclegan") else []
+    sweep = tmp_path / "sweep"
+    result = run_cli("-m", f"experiment={experiment}", swept, *extra, *TINY, "steps=4",
+                     "eval_every=4", "sample_every=4", "data.batch_size=4", "logger=csv",
+                     "callbacks.translation.n_samples=16", "callbacks.translation.n_real=32",
+                     f"hydra.sweep.dir={sweep}", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = json.loads((sweep / "sweep_summary.json").read_text())
+    assert [job["status"] for job in jobs] == ["completed", "completed"], jobs
+    assert all(metric in job["metrics"] for job in jobs), jobs
+    assert (sweep / "report.html").is_file()
+    assert f"report: {sweep / 'report.html'}" in result.stdout + result.stderr
