@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.metric_kid import kid_features_to_metric
+from torch_fidelity.metric_prc import prc_features_to_metric
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 from torchvision.transforms.functional import gaussian_blur
 
@@ -301,6 +302,27 @@ def test_kid_keeps_the_real_terms_and_equals_torch_fidelity():
         assert got["kid_mean"] == want["kernel_inception_distance_mean"]
         assert got["kid_std"] == want["kernel_inception_distance_std"]
         assert len(real.memo) == 1
+
+
+@pytest.mark.parametrize("batch", [10_000, 64])  # torch-fidelity's full path; in parts
+def test_precision_recall_keeps_the_real_radii_and_equals_torch_fidelity(batch):
+    """The real features' k-NN radii are computed at the first call and kept: later calls
+    (other fake features) give torch-fidelity's values exactly, on both its code paths."""
+    from ganlab.metrics.pr import precision_recall
+
+    gen = torch.Generator().manual_seed(4)
+    real, memo = torch.randn(300, 16, generator=gen), {}
+    for shift in (0.0, 0.3, 3.0):  # the first call fills the memo, the others use it
+        fake = torch.randn(250, 16, generator=gen) + shift
+        got = precision_recall(fake, real, 3, batch, memo)
+        want = prc_features_to_metric(fake, real, prc_neighborhood=3, prc_batch_size=batch,
+                                      save_cpu_ram=batch < 300, verbose=False)  # fmt: skip
+        assert (got["precision"], got["recall"]) == (want["precision"], want["recall"])
+        assert len(memo) == 1
+    assert got["precision"] < 0.5  # the far shift is told apart: the test can fail
+    real_stats = RealStats.from_features(real)
+    fidelity_metrics({"features": fake}, real_stats, ("pr",))
+    assert list(real_stats.memo) == [("pr", 300, 3, 10_000)]
 
 
 def test_one_classifier_pass_gives_features_logits_and_labels():

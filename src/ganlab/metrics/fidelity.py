@@ -20,12 +20,12 @@ import torch
 from torch import Tensor
 from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 from torch_fidelity.metric_isc import isc_features_to_metric
-from torch_fidelity.metric_prc import prc_features_to_metric
 
 from ganlab.collectives import gather_shares, rank, share_slice, world_size
 from ganlab.io import atomic_path
 from ganlab.metrics.extractors import Extractor
 from ganlab.metrics.kid import kid
+from ganlab.metrics.pr import precision_recall
 
 log = logging.getLogger(__name__)
 
@@ -100,20 +100,12 @@ def _is(logits: Tensor | None, splits: int, seed: int) -> dict[str, float]:
     return {"is_mean": out["inception_score_mean"], "is_std": out["inception_score_std"]}
 
 
-def _pr(fake: Tensor, real: Tensor, neighborhood: int) -> dict[str, float]:
+def _pr(fake: Tensor, real: Tensor, neighborhood: int, memo: dict | None) -> dict[str, float]:
     if not 1 <= neighborhood < min(len(fake), len(real)):
         raise ValueError(
             f"pr_neighborhood must be in [1, {min(len(fake), len(real)) - 1}], got {neighborhood}"
         )
-    out = prc_features_to_metric(  # features_1 is generated, features_2 real
-        fake,
-        real,
-        prc_neighborhood=neighborhood,
-        prc_batch_size=PRC_BATCH,
-        save_cpu_ram=max(len(fake), len(real)) > PRC_BATCH,
-        verbose=False,
-    )
-    return {"precision": out["precision"], "recall": out["recall"]}
+    return precision_recall(fake, real, neighborhood, PRC_BATCH, memo)
 
 
 def fidelity_metrics(
@@ -155,7 +147,7 @@ def fidelity_metrics(
     if "is" in metrics:
         out.update(_is(fake.get("logits"), is_splits, seed))
     if "pr" in metrics:
-        out.update(_pr(fake_features, real_features, pr_neighborhood))
+        out.update(_pr(fake_features, real_features, pr_neighborhood, memo))
     return out
 
 
