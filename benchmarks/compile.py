@@ -4,9 +4,10 @@ For the MLP toy (ring8, PacGAN-size MLPs, batch 100), DCGAN on digits (32 px, wi
 batch 64) and Pix2Pix on edges -> digits (32 px, width 32, batch 32): G steps per second
 after a warm-up of each loop, the compile time (the compiled run's extra time before its
 steady state), and the break-even run length (steps after which compiling has paid for
-itself). Each loop runs in its own process, one after the other, ``--repeats`` times;
-the table gives medians. ganlab keeps its default callbacks, without sample evaluation or
-EMA (the plain loops have neither).
+itself), and the same plain loop with its nets compiled (what compiling can give on this
+device, whatever wraps the step). Each loop runs in its own process, one after the other,
+``--repeats`` times; the table gives medians. ganlab keeps its default callbacks, without
+sample evaluation or EMA (the plain loops have neither).
 
     python benchmarks/compile.py [--only mlp dcgan pix2pix] [--threads 2] [--device cpu]
 """
@@ -77,15 +78,15 @@ def run_ganlab(setting: str, compiled: bool, device: str) -> dict:
     return {"rate": timer.steps / (timer.t_end - timer.t_warm), "warm": timer.t_warm - timer.t0}
 
 
-def run_plain(setting: str, device: str) -> dict:
+def run_plain(setting: str, device: str, compile: bool) -> dict:
     if setting == "mlp":
-        return {"rate": throughput.run_plain(SETTINGS["mlp"][1])}
+        return {"rate": throughput.run_plain(SETTINGS["mlp"][1], compile)}
     if setting == "dcgan":
-        return {"rate": dcgan_throughput.run_plain(SETTINGS["dcgan"][1], device)}
-    return {"rate": plain_pix2pix(device)}
+        return {"rate": dcgan_throughput.run_plain(SETTINGS["dcgan"][1], device, compile)}
+    return {"rate": plain_pix2pix(device, compile)}
 
 
-def plain_pix2pix(device: str) -> float:
+def plain_pix2pix(device: str, compile: bool = False) -> float:
     """Pix2Pix's updates written out: D on (input, target) vs (input, G(input)), halved; G's
     cGAN loss + 100 L1; Adam 2e-4 (0.5, 0.999); the same nets and batches as ganlab's."""
     overrides, steps, warmup = SETTINGS["pix2pix"]
@@ -94,6 +95,8 @@ def plain_pix2pix(device: str) -> float:
         pl.seed_everything(0, verbose=False)
         _, module, datamodule = build(cfg)
     g, d = module.family.generator.to(device), module.family.discriminator.to(device)
+    if compile:
+        g.compile(), d.compile()
     opt_g = torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999))
     datamodule.setup("fit")
@@ -122,8 +125,8 @@ def plain_pix2pix(device: str) -> float:
 
 def child(setting: str, loop: str, device: str, threads: int) -> None:
     torch.set_num_threads(threads)
-    if loop == "plain":
-        result = run_plain(setting, device)
+    if loop.startswith("plain"):
+        result = run_plain(setting, device, compile=loop == "plain_compiled")
     else:
         result = run_ganlab(setting, loop == "compiled", device)
     print(json.dumps(result))
@@ -141,11 +144,12 @@ def main() -> None:
         return child(*args.child, args.device, args.threads)
     print(
         f"| setting | plain steps/s | eager | compiled | eager / plain | compiled / plain "
-        f"| compile s | break-even steps |  ({args.device}, {args.threads} threads)"
+        f"| compile s | break-even steps | plain compiled / plain |  ({args.device}, "
+        f"{args.threads} threads)"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for setting in args.only:
-        runs = {loop: [] for loop in ("plain", "eager", "compiled")}
+        runs = {loop: [] for loop in ("plain", "eager", "compiled", "plain_compiled")}
         for _ in range(args.repeats):
             for loop in runs:
                 cmd = [sys.executable, __file__, "--child", setting, loop, "--device",
@@ -164,7 +168,7 @@ def row(setting: str, runs: dict[str, list[dict]]) -> str:
     even = f"{extra / saved:.0f}" if saved > 0 else "never"
     return (f"| {setting} | {rate['plain']:.2f} | {rate['eager']:.2f} | {rate['compiled']:.2f} | "
             f"{rate['eager'] / rate['plain']:.3f} | {rate['compiled'] / rate['plain']:.3f} | "
-            f"{extra:.0f} | {even} |")  # fmt: skip
+            f"{extra:.0f} | {even} | {rate['plain_compiled'] / rate['plain']:.3f} |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -172,7 +172,9 @@ def test_eval_every_larger_than_steps_warns(tmp_path, caplog):
 
 
 def test_resumed_run_continues_its_wandb_run(tmp_path):
-    run_cli("trainer=smoke", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    first = run_cli("trainer=smoke", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    # Lightning's notices once, plainly (imported late, its loggers would also reach Hydra's)
+    assert (first.stdout + first.stderr).count("GPU available") == 1, first.stdout[-2000:]
     result = run_cli("trainer=smoke", "resume=auto", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     runs = sorted((tmp_path / "wandb").glob("offline-run-*"))

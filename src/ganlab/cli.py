@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
@@ -32,7 +31,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from ganlab.errors import one_line
+from ganlab.errors import fail, one_line
 
 _ABSENT = object()
 
@@ -45,8 +44,7 @@ def exit_with_error(err: BaseException | str, in_log: bool = True) -> NoReturn:
     for handler in logging.getLogger().handlers if in_log else []:
         if isinstance(handler, logging.FileHandler):
             handler.handle(record)
-    print(message, file=sys.stderr, flush=True)
-    sys.exit(2)
+    fail(message.removeprefix("error: "))
 
 
 def check_command_line(argv: Sequence[str]) -> str | None:

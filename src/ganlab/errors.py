@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+T = TypeVar("T")
 
 
 class UserError(Exception):
     """A mistake in the user's config or input: reported in one line, no traceback."""
+
+
+def fail(message: str, status: int = 2) -> NoReturn:
+    """End a command with one ``error: message`` line on stderr."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(status)
+
+
+def run_command(work: Callable[[], T], output: object = "the output") -> T:
+    """``work()``, where a UserError or an OSError (a folder that cannot be written, a full
+    disk: ``output`` is named when the error names no file) ends the command in one line,
+    exit status 2."""
+    try:
+        return work()
+    except UserError as err:
+        fail(str(err))
+    except OSError as err:
+        fail(f"cannot write {err.filename or output}: {err.strerror}")
 
 
 def one_line(err: BaseException) -> str:

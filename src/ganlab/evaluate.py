@@ -22,7 +22,7 @@ from hydra.errors import InstantiationException
 
 from ganlab.checkpoints import load_trained
 from ganlab.data.sources import SPLITS
-from ganlab.errors import UserError, one_line
+from ganlab.errors import UserError, one_line, run_command
 from ganlab.options import at_most, check_device, parse_options
 from ganlab.sample import CKPT_HINT
 
@@ -140,18 +140,15 @@ def print_table(report: dict[str, Any]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: one ``error: ...`` line and exit 2 for a mistake."""
-    try:
-        argv = sys.argv[1:] if argv is None else argv
-        opts = parse_options(EvaluateOptions, argv, usage=__doc__)
-        out = output_path(opts)
-        report = evaluate(opts)
+    argv = sys.argv[1:] if argv is None else argv
+    opts = run_command(lambda: parse_options(EvaluateOptions, argv, usage=__doc__))
+
+    def work() -> tuple[Path, dict]:
+        out, report = output_path(opts), evaluate(opts)
         out.write_text(json.dumps(report, indent=2) + "\n")
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
-    except OSError as err:  # a file that cannot be written, a full disk
-        print(f"error: cannot write {err.filename or opts.out}: {err.strerror}", file=sys.stderr)
-        sys.exit(2)
+        return out, report
+
+    out, report = run_command(work, opts.out)
     print_table(report)
     print(f"wrote {out}")
 

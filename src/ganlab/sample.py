@@ -35,7 +35,7 @@ from torch import Tensor
 
 from ganlab.arithmetic import figure
 from ganlab.checkpoints import Trained, load_trained
-from ganlab.errors import UserError
+from ganlab.errors import UserError, run_command
 from ganlab.options import at_most, check_device, parse_options
 from ganlab.pictures import save_images
 
@@ -208,17 +208,10 @@ def _write(
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: one ``error: ...`` line and exit 2 for a mistake."""
-    try:
-        opts = parse_options(SampleOptions, sys.argv[1:] if argv is None else argv,
-                             aliases={"class": "class_"}, usage=__doc__)  # fmt: skip
-        path = sample(opts)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
-    except OSError as err:  # a folder that cannot be written, a full disk
-        print(f"error: cannot write {err.filename or opts.out}: {err.strerror}", file=sys.stderr)
-        sys.exit(2)
-    print(f"wrote {path}")
+    argv = sys.argv[1:] if argv is None else argv
+    aliases = {"class": "class_"}
+    opts = run_command(lambda: parse_options(SampleOptions, argv, aliases=aliases, usage=__doc__))
+    print(f"wrote {run_command(lambda: sample(opts), opts.out)}")
 
 
 if __name__ == "__main__":

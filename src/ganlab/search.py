@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ganlab.errors import fail
 from ganlab.metrics.registry import metric
 
 log = logging.getLogger(__name__)
@@ -72,11 +72,11 @@ class OptunaStudy(Callback):
         direction = getattr(direction, "name", direction)  # the sweeper's default is an Enum
         if goal is None:
             if direction is None:  # the resolver refused: say why in one line
-                _exit(f"optimized_metric={key} has no direction to optimize: choose a "
+                fail(f"optimized_metric={key} has no direction to optimize: choose a "
                       "metric such as val/fid, val/rkl, val/hq or val/modes")  # fmt: skip
             return  # an unranked metric with a direction set by hand
         if isinstance(direction, str) and direction != DIRECTIONS[goal]:
-            _exit(f"hydra.sweeper.direction={direction} but optimized_metric={key} is "
+            fail(f"hydra.sweeper.direction={direction} but optimized_metric={key} is "
                   f"better {'lower' if goal == 'min' else 'higher'}: set "
                   f"hydra.sweeper.direction={DIRECTIONS[goal]}")  # fmt: skip
 
@@ -87,8 +87,3 @@ def _trials_in(storage: str, study_name: str | None) -> int:
 
     names = {s.study_name: s.n_trials for s in optuna.get_all_study_summaries(storage)}
     return names.get(study_name, 0)
-
-
-def _exit(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr, flush=True)
-    sys.exit(2)

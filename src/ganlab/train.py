@@ -53,6 +53,15 @@ def _quiet_third_party() -> None:
         logging.getLogger(name).addFilter(lambda r: "litlogger" not in r.getMessage())
 
 
+class _Console(logging.StreamHandler):
+    """A handler writing to ``sys.stderr`` as it is when a record comes, not as it was when
+    the handler was made (a stream replaced since, e.g. by pytest, may be closed)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def _lightning_to_the_console() -> None:
     """Lightning's notices ("GPU available: ...") once, plainly, on the console, as when
     Lightning is imported before Hydra configures logging. Imported later (the command
@@ -61,7 +70,7 @@ def _lightning_to_the_console() -> None:
     for name in ("lightning.pytorch", "lightning.fabric"):
         logger = logging.getLogger(name)
         if logger.propagate:
-            logger.addHandler(logging.StreamHandler())
+            logger.addHandler(_Console())
             logger.propagate = False
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from ganlab.checkpoints import load_trained
-from ganlab.errors import UserError
+from ganlab.errors import UserError, run_command
 from ganlab.options import check_device, parse_options
 from ganlab.pictures import save_images
 from ganlab.sample import CKPT_HINT
@@ -81,16 +81,9 @@ def _load(path: Path, channels: int, size: int, load_image: Any) -> torch.Tensor
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: one ``error: ...`` line and exit 2 for a mistake."""
-    try:
-        argv = sys.argv[1:] if argv is None else argv
-        opts = parse_options(TranslateOptions, argv, usage=__doc__)
-        written = translate(opts)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
-    except OSError as err:  # a folder that cannot be written, a full disk
-        print(f"error: cannot write {err.filename or opts.out}: {err.strerror}", file=sys.stderr)
-        sys.exit(2)
+    argv = sys.argv[1:] if argv is None else argv
+    opts = run_command(lambda: parse_options(TranslateOptions, argv, usage=__doc__))
+    written = run_command(lambda: translate(opts), opts.out)
     print(f"wrote {len(written)} images to {opts.out}")
 
 

@@ -48,8 +48,12 @@ def precision_recall(
             memo[key] = real_radii
     fake_radii = radii(fake, neighborhood, batch)
     if max(len(fake), len(real)) > batch:  # torch-fidelity's save_cpu_ram path, in parts
-        recall = torch.cat([(_cdist(r, fake, batch) <= fake_radii).any(dim=1) for r in real.split(batch)])
-        precision = torch.cat([(_cdist(f, real, batch) <= real_radii).any(dim=1) for f in fake.split(batch)])
+        recall = torch.cat(
+            [(_cdist(r, fake, batch) <= fake_radii).any(1) for r in real.split(batch)]
+        )
+        precision = torch.cat(
+            [(_cdist(f, real, batch) <= real_radii).any(1) for f in fake.split(batch)]
+        )
     else:  # its full path: one real-fake matrix for both
         real_to_fake = _cdist(real, fake, batch)
         recall = (real_to_fake <= fake_radii).any(dim=1)

@@ -10,17 +10,15 @@ printed) when the runs were logged online, else written as a spec,
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ganlab.errors import UserError
+from ganlab.errors import UserError, fail
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not the usage block
-        print(f"error: {message} (see python -m ganlab.report --help)", file=sys.stderr)
-        sys.exit(2)
+        fail(f"{message} (see python -m ganlab.report --help)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,16 +72,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         run(args)
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+        fail(str(err))
     except Exception as err:  # noqa: BLE001 - W&B's network errors: one line, not a trace
         if not args.publish and not args.wandb:
             raise
         where = args.publish or Path(args.out or args.sweep_dir) / "wandb_report.json"
         first = str(err).splitlines()[0] if str(err) else ""
-        print(f"error: publishing failed ({type(err).__name__}: {first}); the spec is {where}",
-              file=sys.stderr)  # fmt: skip
-        sys.exit(1)
+        fail(f"publishing failed ({type(err).__name__}: {first}); the spec is {where}", 1)
 
 
 if __name__ == "__main__":
