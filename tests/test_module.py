@@ -143,6 +143,22 @@ def test_ema_update_formula():
             assert_close(e1, beta * e0 + (1 - beta) * p.detach())
 
 
+@pytest.mark.parametrize(
+    "device",
+    ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                         reason="needs CUDA"))],
+)  # fmt: skip
+def test_the_step_seeds_torchs_stream_as_manual_seed_does(device):
+    """Each step reseeds torch's own stream (dropout) without ``torch.manual_seed``'s cost:
+    the draws on the training device are the same."""
+    module = make_module().to(device)
+    for seed in (0, 1234):
+        module._seed_torch(seed)
+        got = torch.rand(5, device=device)
+        torch.manual_seed(seed)
+        assert torch.equal(got, torch.rand(5, device=device))
+
+
 def test_generate_uses_ema_generator_with_a_fixed_z():
     module = make_module(ema=0.999)
     with torch.no_grad():

@@ -138,6 +138,14 @@ class GANModule(pl.LightningModule):
         nets = self.family.optimized_nets()[optimizer]
         return list(chain.from_iterable(net.parameters() for net in nets))
 
+    def _seed_torch(self, seed: int) -> None:
+        """Seed torch's default generator of the training device, as ``torch.manual_seed``
+        would, without its per-call cost (1.6 ms on a CPU: it also queues a seed, with a
+        formatted stack, for every CUDA, XPU and MTIA device that might start later)."""
+        torch.default_generator.manual_seed(seed)
+        if self.device.type == "cuda":
+            torch.cuda.default_generators[self.device.index or 0].manual_seed(seed)
+
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         names = self.family.optimized_nets()
         return [self.optimizer_factories[name](self._params(name)) for name in names]
@@ -153,7 +161,7 @@ class GANModule(pl.LightningModule):
         generator.manual_seed(stream_seed(self.seed, self.global_rank, self.g_step))
         # torch's own stream (dropout in a net) too: a resumed run draws what an uninterrupted
         # one would, whatever else used it in between (a DataLoader drawing its base seed)
-        torch.manual_seed(stream_seed(self.seed, self.global_rank, self.g_step, GLOBAL_STREAM))
+        self._seed_torch(stream_seed(self.seed, self.global_rank, self.g_step, GLOBAL_STREAM))
         ctx = StepContext(
             self.g_step, generator, optimizers={k: o.optimizer for k, o in opts.items()}
         )
