@@ -97,11 +97,13 @@ class GANModule(pl.LightningModule):
         self._rng: torch.Generator | None = None
         self._first_bad: Tensor | None = None  # first non-finite step, on the device (-1: none)
         self.last: dict[str, Tensor] = {}  # latest diagnostics, for callbacks
+        self._param_lists: dict[str, list[nn.Parameter]] = {}  # optimizer -> its parameters
         # how to rebuild the family (plain containers, set by the entry point): saved in
         # checkpoints for the sample/evaluate commands
         self.build_info: dict[str, Any] = {}
 
     def on_fit_start(self) -> None:
+        self._param_lists = {}
         if self.compile:  # on the training device; in place, so the state dict keeps its keys
             mode = "reduce-overhead" if self.device.type == "cuda" else None
             for net in chain.from_iterable(self.family.optimized_nets().values()):
@@ -134,9 +136,12 @@ class GANModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ training
     def _params(self, optimizer: str) -> list[nn.Parameter]:
-        """The parameters of ``optimizer``'s nets, in order."""
-        nets = self.family.optimized_nets()[optimizer]
-        return list(chain.from_iterable(net.parameters() for net in nets))
+        """The parameters of ``optimizer``'s nets, in order; listed once per fit (moving,
+        compiling or loading the nets keeps their parameter objects)."""
+        if optimizer not in self._param_lists:
+            nets = self.family.optimized_nets()[optimizer]
+            self._param_lists[optimizer] = list(chain.from_iterable(n.parameters() for n in nets))
+        return self._param_lists[optimizer]
 
     def _seed_torch(self, seed: int) -> None:
         """Seed torch's default generator of the training device, as ``torch.manual_seed``
@@ -187,9 +192,9 @@ class GANModule(pl.LightningModule):
 
     def _train_only(self, optimizer: str | None) -> None:
         """Let only ``optimizer``'s nets take gradients (all of them for None)."""
-        for name, nets in self.family.optimized_nets().items():
-            for net in nets:
-                net.requires_grad_(optimizer is None or name == optimizer)
+        for name in self.family.optimized_nets():
+            for param in self._params(name):
+                param.requires_grad_(optimizer is None or name == optimizer)
 
     def _update(self, phase: Phase, item: Any, opt: Any, ctx: StepContext) -> dict[str, Tensor]:
         """One update of ``phase``: loss, backward, gradients averaged over ranks, step."""
