@@ -73,7 +73,7 @@ def run_ganlab(setting: str, compiled: bool, device: str) -> dict:
         pl.seed_everything(0, verbose=False)
         trainer, module, datamodule = build(cfg)
         timer = Timer(warmup)
-        trainer.callbacks.append(timer)
+        trainer.callbacks.insert(0, timer)  # before the last step's plots and checkpoint
         trainer.fit(module, datamodule=datamodule)
     return {"rate": timer.steps / (timer.t_end - timer.t_warm), "warm": timer.t_warm - timer.t0}
 
