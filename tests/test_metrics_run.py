@@ -154,6 +154,7 @@ def test_image_sweep_ends_with_a_table_of_fid(tmp_path):
 def test_evaluate_mistakes_are_one_line(extra, message, run, tmp_path, capsys):
     toy = tmp_path / "toy"
     run_train(toy, "trainer=smoke") if "ckpt=TOY" in extra else None
+    capsys.readouterr()  # the training run's own output (Lightning's notices) is not evaluate's
     ckpt = f"ckpt={run[0] / 'checkpoints' / 'last.ckpt'}"
     argv = [ckpt, *[a.replace("=TOY", f"={toy / 'checkpoints' / 'last.ckpt'}") for a in extra]]
     with pytest.raises(SystemExit) as exit_info:
