@@ -99,8 +99,8 @@ def plain_pix2pix(device: str, compile: bool = False) -> float:
         g.compile(), d.compile()
     opt_g = torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999))
-    datamodule.setup("fit")
-    for step, batch in enumerate(datamodule.train_dataloader()):
+    datamodule.data.setup("fit")
+    for step, batch in enumerate(datamodule.data.train_dataloader(torch.device(device))):
         if step == warmup:
             dcgan_throughput._sync(device)
             start = time.perf_counter()

@@ -83,8 +83,8 @@ def run_plain(steps: int, device: str, compile: bool = False) -> float:
         g.compile(), d.compile()
     factories = module.optimizer_factories
     opt_g, opt_d = factories["g"](g.parameters()), factories["d"](d.parameters())
-    datamodule.setup("fit")
-    batches = datamodule.train_dataloader()
+    datamodule.data.setup("fit")
+    batches = datamodule.data.train_dataloader(torch.device(device))  # on the device, as ganlab's
     latent = family.latent.dim
     for step, batch in enumerate(batches):
         if step == WARMUP:

@@ -2,6 +2,7 @@
 
 import logging
 import math
+import os
 import time
 from pathlib import Path
 
@@ -239,10 +240,14 @@ def test_class_coverage_known_values(num_modes):
 
 @pytest.mark.slow
 @needs_mnist
-def test_mnist_classifier_reaches_99_percent(tmp_path):
+def test_mnist_classifier_reaches_99_percent():
+    """The shipped MNIST recipe reaches 99 % on the 10,000 test images. It trains into the
+    session's cache (training takes ~90 s here), where the runs of later tests that score
+    MNIST find it, as users' runs find theirs in ~/.cache/ganlab."""
     data = StackedMNIST(root=str(MNIST_ROOT), download=False, image_size=32, size=2000)
-    model, meta, seconds = one_thread_load("mnist", data, tmp_path)
-    print(f"MNIST classifier: accuracy {meta['accuracy']:.4f}, trained in {seconds:.1f} s")
+    model, meta, seconds = one_thread_load("mnist", data, os.environ["GANLAB_CACHE"])
+    done = "loaded from the cache" if meta["cached"] else "trained"
+    print(f"MNIST classifier: accuracy {meta['accuracy']:.4f}, {done} in {seconds:.1f} s")
     assert meta["accuracy"] >= 0.99 and meta["n_test"] == 10_000
     images, labels = data.real_images("test")
     agree = (stacked_labels(model, images) == labels).double().mean().item()

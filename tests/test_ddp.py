@@ -329,12 +329,14 @@ def _check_run_dir(run_dir: Path, eval_steps: list[int]) -> dict:
     return summary
 
 
-LOSSES = ("minimax", "nonsaturating", "wgan", "wgan_gp", "hinge", "lsgan")
+# one loss of each kind the strategy handles differently: plain, weight clipping after D's
+# step, a gradient penalty (double backward); test_losses covers every loss's values
+LOSSES = ("nonsaturating", "wgan", "wgan_gp")
 
 
 @pytest.mark.slow
 def test_cli_multirun_each_job_runs_its_own_ranks(tmp_path):
-    """`python -m ganlab -m loss=<every loss> trainer=ddp ... devices=2`: one job per loss
+    """`python -m ganlab -m loss=<3 losses> trainer=ddp ... devices=2`: one job per loss
     x 2 ranks, each job in its own directory, written once, nothing stray."""
     sweep = tmp_path / "sweep"
     env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1"}

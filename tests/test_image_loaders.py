@@ -14,6 +14,7 @@ from torch.testing import assert_close
 from ganlab.data.archives import ArrayImages
 from ganlab.data.image_base import TensorSource
 from ganlab.data.images import Digits, ImageFolder
+from ganlab.data.lightning import LightningData
 from ganlab.data.sampling import Collate, IndexStream, LoaderBatches, MemoryBatches
 from ganlab.errors import UserError
 
@@ -75,7 +76,7 @@ def fit(make, steps: int, root: Path, ckpt: Path | None = None) -> list[float]:
         enable_progress_bar=False, enable_model_summary=False, default_root_dir=root,
     )  # fmt: skip
     module = Recorder()
-    trainer.fit(module, datamodule=make(), ckpt_path=ckpt)
+    trainer.fit(module, datamodule=LightningData(make()), ckpt_path=ckpt)
     trainer.save_checkpoint(root / "last.ckpt")
     return module.seen
 

@@ -219,7 +219,7 @@ def test_conditional_samples_follow_their_labels(tmp_path):
     )  # fmt: skip
     trainer, module, datamodule = build(cfg)
     trainer.fit(module, datamodule=datamodule)
-    classify, held_out = digits_classifier(datamodule)
+    classify, held_out = digits_classifier(datamodule.data)
     assert held_out > 0.9  # the judge itself is reliable
     requested = torch.arange(1000) % 10
     samples = module.family.generate(1000, y=requested)

@@ -3,7 +3,6 @@
 import re
 import time
 from collections import Counter
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -37,14 +36,6 @@ def idx_file(name: str) -> np.ndarray:
     if "images" in name:
         return np.frombuffer(data, np.uint8, offset=16).reshape(-1, 28, 28)
     return np.frombuffer(data, np.uint8, offset=8)
-
-
-def on_rank(dm, rank: int):
-    """Attach a stand-in trainer: CPU device, global rank ``rank``."""
-    dm.trainer = SimpleNamespace(
-        strategy=SimpleNamespace(root_device=torch.device("cpu")), global_rank=rank
-    )
-    return dm
 
 
 def image_bytes(x: torch.Tensor) -> Counter:
@@ -149,8 +140,8 @@ def test_in_memory_resume_is_exact():
 
 def test_ranks_and_seeds_give_different_streams():
     def first(seed, rank):
-        loader = on_rank(Digits(batch_size=32, steps=2, seed=seed, image_size=8), rank)
-        loader = loader.train_dataloader()
+        data = Digits(batch_size=32, steps=2, seed=seed, image_size=8)
+        loader = data.train_dataloader(rank=rank)
         return loader, next(iter(loader))[0]
 
     l00, x00 = first(0, 0)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_cli, run_train
+from conftest import loaded_after, run_cli, run_train
 from ganlab.evaluate import EvaluateOptions, evaluate, main
 from ganlab.train import _hydra_main, compose_config
 
@@ -71,6 +71,18 @@ def test_evaluate_command_matches_the_run(run, tmp_path):
     assert report["mode_fractions"] == pytest.approx(fractions, rel=1e-5)
 
 
+def test_evaluating_a_checkpoint_imports_no_training_machinery(run, tmp_path):
+    """The whole command (checkpoint, data module, real images, classifier, metrics) runs
+    without Lightning or W&B: the data modules are plain objects (``ganlab.data.base``)."""
+    ckpt = run[0] / "checkpoints" / "last.ckpt"
+    code = (
+        "from ganlab.evaluate import main\n"
+        f"main(['ckpt={ckpt}', 'n=200', 'n_real=200', 'out={tmp_path / 'm.json'}'])"
+    )
+    assert loaded_after(code) == []
+    assert json.loads((tmp_path / "m.json").read_text())["metrics"]["fid"] > 0
+
+
 def test_per_class_fractions_are_logged_and_drawn(run):
     run_dir, _ = run
     last = [r for r in rows(run_dir) if r.get("val/fid")][-1]
@@ -126,6 +138,7 @@ def test_image_sweep_ends_with_a_table_of_fid(tmp_path):
     """`python -m ganlab -m loss=nonsaturating,hinge model=dcgan data=digits`: each job
     returns its FID to Hydra, and the sweep's table shows it."""
     from ganlab.metrics.registry import metric
+
     sweep = tmp_path / "sweep"
     result = run_cli("-m", "loss=nonsaturating,hinge", *RUN, "steps=10",
                      f"hydra.sweep.dir={sweep}", cwd=tmp_path)  # fmt: skip

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
+from ganlab.data.lightning import LightningData
 from ganlab.data.toy import ToyDataModule, ring
 from ganlab.families import LatentGAN
 from ganlab.losses import NonSaturatingLoss, R1Penalty
@@ -56,7 +57,7 @@ def fit(module: GANModule, steps: int, tmp_path, **trainer_kwargs) -> pl.Trainer
         default_root_dir=tmp_path,
     )
     trainer = pl.Trainer(**{**defaults, **trainer_kwargs})
-    trainer.fit(module, datamodule=data)
+    trainer.fit(module, datamodule=LightningData(data))
     return trainer
 
 

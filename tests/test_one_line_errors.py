@@ -45,35 +45,75 @@ CASES = [
     (TRAIN, ["+foo=bar"], "unknown key 'foo' (+foo=bar): ganlab's config has no such key"),
     (TRAIN, ["-m", "steps=10,x"], "steps=10,x: expected an integer"),
     (TRAIN, ["trainer=smoke", "hydra.run.dir=ROOT/toy"], "ROOT/toy already holds a run"),
-    (TRAIN, ["trainer=smoke", "resume=ROOT/wide/checkpoints/last.ckpt"],
-     "resume: ROOT/wide/checkpoints/last.ckpt was trained with another config "
-     "(model.generator.width: 64 -> 128)"),  # fmt: skip
-    (TRAIN, ["model=dcgan", "data=mnist", "data.root=ROOT/mnist", "trainer=smoke"],
-     "MNIST in ROOT/mnist/MNIST/raw is unreadable ("),  # fmt: skip
+    (
+        TRAIN,
+        ["trainer=smoke", "resume=ROOT/wide/checkpoints/last.ckpt"],
+        "resume: ROOT/wide/checkpoints/last.ckpt was trained with another config "
+        "(model.generator.width: 64 -> 128)",
+    ),  # fmt: skip
+    (
+        TRAIN,
+        ["model=dcgan", "data=mnist", "data.root=ROOT/mnist", "trainer=smoke"],
+        "MNIST in ROOT/mnist/MNIST/raw is unreadable (",
+    ),  # fmt: skip
     ("sample", ["ckpt=ROOT/image/checkpoints/last.ckpt", "class=abc"], "class: Value 'abc'"),
-    ("sample", ["ckpt=ROOT/image/checkpoints/last.ckpt", "n=100000000"],
-     "n=100000000 is more than 4,096 (images in one grid; write a folder for more)"),  # fmt: skip
-    ("sample", ["ckpt=ROOT/image/checkpoints/last.ckpt", "n=100000000", "out=NEW/pngs"],
-     "n=100000000 is more than 100,000 (samples written at once)"),  # fmt: skip
-    ("sample", ["ckpt=ROOT/image/checkpoints/last.ckpt", "out=ROOT/notes.txt"],
-     "out=ROOT/notes.txt is an existing file"),  # fmt: skip
-    ("sample", ["ckpt=ROOT/image/checkpoints/last.ckpt", "out=NEW/x.gif"],
-     "out=NEW/x.gif has the suffix .gif: write a grid to a .png or .jpg file"),  # fmt: skip
-    ("sample", ["ckpt=ROOT/toy/checkpoints/last.ckpt", "out=NEW/p.png"],
-     "this model makes points, not images"),  # fmt: skip
-    ("evaluate", ["ckpt=ROOT/image/checkpoints/last.ckpt", "split=val"],
-     "split=val: choose one of train, test"),  # fmt: skip
-    ("evaluate", ["ckpt=ROOT/image/checkpoints/last.ckpt", "out=ROOT/file/m.json"],
-     "out=ROOT/file/m.json: cannot make its folder"),  # fmt: skip
-    ("evaluate", ["ckpt=ROOT/image/checkpoints/last.ckpt", "metrics=fid", "extractor=inception",
-                  "inception_weights=NEW/none.pth"],
-     "InceptionV3 weights unavailable (no file NEW/none.pth): download"),  # fmt: skip
+    (
+        "sample",
+        ["ckpt=ROOT/image/checkpoints/last.ckpt", "n=100000000"],
+        "n=100000000 is more than 4,096 (images in one grid; write a folder for more)",
+    ),  # fmt: skip
+    (
+        "sample",
+        ["ckpt=ROOT/image/checkpoints/last.ckpt", "n=100000000", "out=NEW/pngs"],
+        "n=100000000 is more than 100,000 (samples written at once)",
+    ),  # fmt: skip
+    (
+        "sample",
+        ["ckpt=ROOT/image/checkpoints/last.ckpt", "out=ROOT/notes.txt"],
+        "out=ROOT/notes.txt is an existing file",
+    ),  # fmt: skip
+    (
+        "sample",
+        ["ckpt=ROOT/image/checkpoints/last.ckpt", "out=NEW/x.gif"],
+        "out=NEW/x.gif has the suffix .gif: write a grid to a .png or .jpg file",
+    ),  # fmt: skip
+    (
+        "sample",
+        ["ckpt=ROOT/toy/checkpoints/last.ckpt", "out=NEW/p.png"],
+        "this model makes points, not images",
+    ),  # fmt: skip
+    (
+        "evaluate",
+        ["ckpt=ROOT/image/checkpoints/last.ckpt", "split=val"],
+        "split=val: choose one of train, test",
+    ),  # fmt: skip
+    (
+        "evaluate",
+        ["ckpt=ROOT/image/checkpoints/last.ckpt", "out=ROOT/file/m.json"],
+        "out=ROOT/file/m.json: cannot make its folder",
+    ),  # fmt: skip
+    (
+        "evaluate",
+        [
+            "ckpt=ROOT/image/checkpoints/last.ckpt",
+            "metrics=fid",
+            "extractor=inception",
+            "inception_weights=NEW/none.pth",
+        ],
+        "InceptionV3 weights unavailable (no file NEW/none.pth): download",
+    ),  # fmt: skip
 ]
 CASES += [
-    ("translate", ["ckpt=ROOT/image/checkpoints/last.ckpt", "input=ROOT", "out=ROOT/notes.txt"],
-     "out=ROOT/notes.txt is an existing file: name a folder"),  # fmt: skip
-    ("translate", ["ckpt=ROOT/image/checkpoints/last.ckpt", "input=ROOT", "out=NEW/t"],
-     "translate needs a translation model (pix2pix, cyclegan)"),  # fmt: skip
+    (
+        "translate",
+        ["ckpt=ROOT/image/checkpoints/last.ckpt", "input=ROOT", "out=ROOT/notes.txt"],
+        "out=ROOT/notes.txt is an existing file: name a folder",
+    ),  # fmt: skip
+    (
+        "translate",
+        ["ckpt=ROOT/image/checkpoints/last.ckpt", "input=ROOT", "out=NEW/t"],
+        "translate needs a translation model (pix2pix, cyclegan)",
+    ),  # fmt: skip
 ]
 NO_GPU = "device=cuda: this machine has no usable CUDA GPU; use device=cpu"
 if not torch.cuda.is_available():

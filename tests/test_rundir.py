@@ -87,8 +87,11 @@ def test_resume_with_another_config_is_refused_and_the_real_command_resumes(tmp_
                      "resume=auto", f"hydra.run.dir={run}", cwd=tmp_path)  # fmt: skip
     assert_one_error_line(result, f"error: resume: {run}/checkpoints/last.ckpt was trained")
     line = result.stderr.strip().splitlines()[-1]
-    diffs = ("data.batch_size: 256 -> 128", "model.generator.width: 64 -> 128",
-             "loss._target_: ganlab.losses.HingeLoss -> ganlab.losses.NonSaturatingLoss")
+    diffs = (
+        "data.batch_size: 256 -> 128",
+        "model.generator.width: 64 -> 128",
+        "loss._target_: ganlab.losses.HingeLoss -> ganlab.losses.NonSaturatingLoss",
+    )
     assert all(diff in line for diff in diffs), line
     assert kept == {p: (run / p).read_bytes() for p in kept}
     command = shlex.split(line.split("`")[1])
@@ -102,10 +105,28 @@ def test_resume_with_another_config_is_refused_and_the_real_command_resumes(tmp_
 
 
 def test_what_may_change_on_resume():
-    assert all(is_safe(k) for k in ("steps", "eval_every", "logger.wandb.mode", "threads",
-                                    "callbacks.metrics.n_samples", "callbacks.interrupt._target_"))
-    assert not any(is_safe(k) for k in ("loss._target_", "data.batch_size", "seed", "optim.d.lr",
-                                        "callbacks.lr_decay.total", "model.generator.width"))
+    assert all(
+        is_safe(k)
+        for k in (
+            "steps",
+            "eval_every",
+            "logger.wandb.mode",
+            "threads",
+            "callbacks.metrics.n_samples",
+            "callbacks.interrupt._target_",
+        )
+    )
+    assert not any(
+        is_safe(k)
+        for k in (
+            "loss._target_",
+            "data.batch_size",
+            "seed",
+            "optim.d.lr",
+            "callbacks.lr_decay.total",
+            "model.generator.width",
+        )
+    )
     old = {"steps": 10, "loss": {"_target_": "a"}, "callbacks": {"lr_decay": {"start": 0.5}}}
     new = {"steps": 20, "loss": {"_target_": "b"}, "callbacks": {}}
     assert differences(old, new) == [

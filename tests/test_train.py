@@ -21,6 +21,8 @@ def choices(group: str) -> list[str]:
 
 IMAGE = {f"model={m}" for m in IMAGE_MODELS} | {f"data={d}" for d in IMAGE_DATA}
 IMAGE |= {f"experiment={e}" for e in IMAGE_EXPERIMENTS}
+
+
 # the choices of image translation (paired or two-domain data, their nets, their families'
 # experiments): for Pix2Pix and CycleGAN, not the latent GAN's smoke runs (test_families.py)
 def is_translation(override: str) -> bool:

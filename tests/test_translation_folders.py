@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from ganlab.data.images import Digits, ImageFolder
+from ganlab.data.lightning import LightningData
 from ganlab.data.paired import PairedFolder
 from ganlab.data.paired_tasks import Edges
 from ganlab.data.unpaired import UnpairedFolder, UnpairedImages
@@ -175,7 +176,7 @@ def fit(make, steps: int, root: Path, ckpt: Path | None = None) -> list[float]:
         default_root_dir=root,
     )
     module = Recorder()
-    trainer.fit(module, datamodule=make(), ckpt_path=ckpt)
+    trainer.fit(module, datamodule=LightningData(make()), ckpt_path=ckpt)
     trainer.save_checkpoint(root / "last.ckpt")
     return module.seen
 

@@ -39,12 +39,12 @@ _ABSENT = object()
 def exit_with_error(err: BaseException | str, in_log: bool = True) -> NoReturn:
     """Report a mistake in one ``error:`` line, on stderr and (``in_log``, from inside a
     run) in the run's log file, and exit with code 2."""
-    message = f"error: {err if isinstance(err, str) else one_line(err)}"
-    record = logging.LogRecord("ganlab", logging.ERROR, __file__, 0, message, None, None)
+    reason = err if isinstance(err, str) else one_line(err)
+    record = logging.LogRecord("ganlab", logging.ERROR, __file__, 0, f"error: {reason}", None, None)
     for handler in logging.getLogger().handlers if in_log else []:
         if isinstance(handler, logging.FileHandler):
             handler.handle(record)
-    fail(message.removeprefix("error: "))
+    fail(reason)
 
 
 def check_command_line(argv: Sequence[str]) -> str | None:

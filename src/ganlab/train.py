@@ -37,6 +37,7 @@ from ganlab.values import check_root_values
 if TYPE_CHECKING:
     import lightning.pytorch as pl
 
+    from ganlab.data.lightning import LightningData
     from ganlab.module import GANModule
 
 log = logging.getLogger("ganlab")
@@ -105,18 +106,18 @@ def compose_config(
 
 def build(
     cfg: DictConfig, overrides: Sequence[str] = ()
-) -> tuple[pl.Trainer, GANModule, pl.LightningDataModule]:
+) -> tuple[pl.Trainer, GANModule, LightningData]:
     """Instantiate data, family (nets, loss), module, callbacks, loggers and trainer.
     ``overrides`` (the run's, saved in checkpoints) rebuild the resume command."""
     from ganlab.assemble import build_node, make_family
     from ganlab.callbacks.checkpoint import Checkpoint
+    from ganlab.data.lightning import LightningData
     from ganlab.module import GANModule
 
-    datamodule = build_node(cfg.data, "data", steps=cfg.steps, batches_per_step=cfg.n_critic)
-    spec = datamodule.spec
+    data = build_node(cfg.data, "data", steps=cfg.steps, batches_per_step=cfg.n_critic)
+    spec = data.spec
     family = make_family(cfg, spec, dict(HydraConfig.get().runtime.choices))
-    if getattr(datamodule, "batch_size", None):
-        family.check_batch(datamodule.batch_size)
+    family.check_batch(data.batch_size)
     optimizers = {name: build_node(node, f"optimizer_{name}") for name, node in cfg.optim.items()}
     module = GANModule(
         family,
@@ -137,7 +138,7 @@ def build(
     callbacks.sort(key=lambda c: isinstance(c, Checkpoint))
     loggers = [build_node(lg, "logger") for lg in cfg.logger.values() if lg]
     trainer = build_node(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
-    return trainer, module, datamodule
+    return trainer, module, LightningData(data)
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -190,7 +191,7 @@ def _train_in(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
 def _build_checked(
     cfg: DictConfig, overrides: list[str], ckpt_path: Path | None, ckpt: dict[str, Any]
-) -> tuple[pl.Trainer, GANModule, pl.LightningDataModule]:
+) -> tuple[pl.Trainer, GANModule, LightningData]:
     """``build``, then (before anything is written) check that the checkpoint to resume
     fits the module, then log the config."""
     from ganlab.checks import check_fits

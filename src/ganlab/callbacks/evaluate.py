@@ -49,7 +49,7 @@ class ToyEvaluator(Scheduled):
         self.evaluate(trainer, module)
 
     def evaluate(self, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
-        dist = trainer.datamodule.distribution
+        dist = trainer.datamodule.data.distribution
         samples = generate_across_ranks(trainer, module.family, self.n_samples)
         metrics = dist.evaluate(samples)
         step = module.g_step

@@ -109,11 +109,11 @@ class ImageMetrics(SummaryPart, Scheduled):
                 "metrics: loading the domain classifier and the real statistics "
                 "(the first time they are computed and cached)"
             )
-            self.scorer.load_nets(trainer.datamodule, module.device)
+            self.scorer.load_nets(trainer.datamodule.data, module.device)
         trainer.strategy.barrier("ganlab-metrics-prepare")
         if not trainer.is_global_zero:
-            self.scorer.load_nets(trainer.datamodule, module.device)
-        self.scorer.prepare_real(trainer.datamodule, across_ranks=trainer.world_size > 1)
+            self.scorer.load_nets(trainer.datamodule.data, module.device)
+        self.scorer.prepare_real(trainer.datamodule.data, across_ranks=trainer.world_size > 1)
 
     def summary(self, module: GANModule) -> dict[str, Any]:
         """How the metrics were computed, and the last evaluation's mode fractions."""

@@ -62,7 +62,11 @@ class SampleGrid(Scheduled):
             return
         step = module.g_step
         pictures = module.family.pictures(
-            trainer.datamodule, self.n, self.columns, self.interpolations, self.interpolation_steps
+            trainer.datamodule.data,
+            self.n,
+            self.columns,
+            self.interpolations,
+            self.interpolation_steps,
         )
         out_dir = Path(trainer.default_root_dir) / "samples"
         out_dir.mkdir(parents=True, exist_ok=True)

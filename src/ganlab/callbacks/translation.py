@@ -70,7 +70,7 @@ class TranslationMetrics(SummaryPart, Scheduled):
 
     def act(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         values: dict[str, float] = {}
-        for t in module.family.translations(trainer.datamodule, self.n_samples):
+        for t in module.family.translations(trainer.datamodule.data, self.n_samples):
             prefix = f"{t.name}/" if t.name else ""
             values |= {f"{prefix}{k}": v for k, v in self._score(t, module.device).items()}
         step = module.g_step

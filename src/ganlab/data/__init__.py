@@ -1,1 +1,1 @@
-"""LightningDataModules: toy mixtures (``toy``)."""
+"""Data modules (plain objects, ``base``); ``lightning`` shows one to Lightning's Trainer."""

@@ -8,11 +8,11 @@ Small sets live on the training device as one uint8 tensor and are batched by in
 
 from __future__ import annotations
 
-import lightning.pytorch as pl
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from ganlab.data.base import CPU, DataModule
 from ganlab.data.sampling import (
     Collate,
     IndexStream,
@@ -27,7 +27,7 @@ from ganlab.errors import UserError
 from ganlab.rng import stream_seed
 
 
-class ImageDataModule(pl.LightningDataModule):
+class ImageDataModule(DataModule):
     """Options and placement shared by the image data modules (see ``ganlab.data.images``).
 
     Args:
@@ -95,12 +95,6 @@ class ImageDataModule(pl.LightningDataModule):
         """(C, H, W) of one image."""
         return (self.channels, self.image_size, self.image_size)
 
-    def _placement(self) -> tuple[torch.device, int]:
-        """The training device and this process's global rank (CPU, 0 without a trainer)."""
-        if self.trainer is None:
-            return torch.device("cpu"), 0
-        return self.trainer.strategy.root_device, self.trainer.global_rank
-
     def _stream(self, n_items: int, rank: int, device: torch.device) -> IndexStream:
         per_item = self.batches_per_step * self.batch_size
         return IndexStream(n_items, per_item, stream_seed(self.seed, rank), device)
@@ -132,8 +126,7 @@ class InMemoryImageData(ImageDataModule):
     def setup(self, stage: str | None = None) -> None:
         self.source("train")  # load (and fail on missing files) before training starts
 
-    def train_dataloader(self) -> MemoryBatches:
-        device, rank = self._placement()
+    def train_dataloader(self, device: torch.device = CPU, rank: int = 0) -> MemoryBatches:
         if device not in self._placed:
             self._placed = {device: self.source("train").to(device)}  # one copy is enough
         data = self._placed[device]
@@ -175,8 +168,7 @@ class LoaderImageData(ImageDataModule):
         labels = torch.tensor([label for _, label in items], dtype=torch.int64)
         return TensorSource(torch.stack([image for image, _ in items]), labels)
 
-    def train_dataloader(self) -> LoaderBatches:
-        device, rank = self._placement()
+    def train_dataloader(self, device: torch.device = CPU, rank: int = 0) -> LoaderBatches:
         data = self.dataset("train")
         return LoaderBatches(
             data,

@@ -10,10 +10,10 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-import lightning.pytorch as pl
 import torch
 from torch import Tensor
 
+from ganlab.data.base import CPU, DataModule
 from ganlab.data.spec import DataSpec
 from ganlab.metrics.coverage import mode_coverage
 from ganlab.rng import stream_seed
@@ -194,7 +194,7 @@ class RandomBatches:
         self.position = state["position"]
 
 
-class ToyDataModule(pl.LightningDataModule):
+class ToyDataModule(DataModule):
     """Serves fresh samples of a toy distribution, one chunk of ``batches_per_step`` real
     batches per training step (one per D update).
 
@@ -236,10 +236,7 @@ class ToyDataModule(pl.LightningDataModule):
     def spec(self) -> DataSpec:
         return DataSpec(self.kind, {"x": (self.dim,)})
 
-    def train_dataloader(self) -> RandomBatches:
-        device, rank = torch.device("cpu"), 0
-        if self.trainer is not None:
-            device, rank = self.trainer.strategy.root_device, self.trainer.global_rank
+    def train_dataloader(self, device: torch.device = CPU, rank: int = 0) -> RandomBatches:
         return RandomBatches(
             self.distribution,
             self.batch_size,

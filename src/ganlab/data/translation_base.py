@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from ganlab.data.base import CPU
 from ganlab.data.decode import SUFFIXES, unreadable
 from ganlab.data.image_base import ImageDataModule, LoaderImageData
 from ganlab.data.sampling import IndexStream, LoaderBatches, to_float, worker_message
@@ -27,6 +28,7 @@ from ganlab.errors import UserError
 log = logging.getLogger(__name__)
 
 Item = dict[str, Tensor]
+
 
 def to_batch(item: Item, per_step: int | None = None) -> Item:
     """uint8 images -> float32 in [-1, 1], labels kept; with ``per_step``, every part is
@@ -149,8 +151,7 @@ class MemoryItemData(ImageDataModule):
     def setup(self, stage: str | None = None) -> None:
         self.source("train")  # load (and fail on missing files) before training starts
 
-    def train_dataloader(self) -> ItemBatches:
-        device, rank = self._placement()
+    def train_dataloader(self, device: torch.device = CPU, rank: int = 0) -> ItemBatches:
         if device not in self._placed:
             self._placed = {device: self.source("train").to(device)}
         data = self._placed[device]
@@ -175,8 +176,7 @@ class LoaderItemData(LoaderImageData):
     def _head(self, data: Dataset, n: int | None, split: str) -> list:
         raise NotImplementedError
 
-    def train_dataloader(self) -> LoaderBatches:
-        device, rank = self._placement()
+    def train_dataloader(self, device: torch.device = CPU, rank: int = 0) -> LoaderBatches:
         data = self.dataset("train")
         return LoaderBatches(
             data,
