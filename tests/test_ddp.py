@@ -396,10 +396,10 @@ def test_single_run_from_python_writes_files_once(tmp_path):
     # the metrics equal those of one process generating them all from the final weights
     from ganlab.train import build
 
-    _, module, data = build(compose_config(["logger=csv", "steps=10"], tmp_path / "check"))
+    _, module, datamodule = build(compose_config(["logger=csv", "steps=10"], tmp_path / "check"))
     state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     module.load_state_dict(state)
-    expected = data.distribution.evaluate(module.family.generate(2500))
+    expected = datamodule.data.distribution.evaluate(module.family.generate(2500))
     for key in ("modes", "hq", "rkl", "spread"):
         got = summary["metrics"][f"val/{key}"]
         if not math.isfinite(expected[key]):
