@@ -29,9 +29,10 @@ class Scheduled(pl.Callback):
         self._last_step: int | None = None  # G step of the last action
 
     def setup(self, trainer: pl.Trainer, module: pl.LightningModule, stage: str) -> None:
-        self.active = not self.kinds or trainer.datamodule.data.spec.kind in self.kinds
-        steps = getattr(trainer.datamodule.data, "steps", None)
-        if self.active and steps is not None and self.every > steps and trainer.is_global_zero:
+        data = trainer.datamodule.data
+        self.active = not self.kinds or data.spec.kind in self.kinds
+        steps = data.steps
+        if self.active and self.every > steps and trainer.is_global_zero:
             log.warning(
                 "%s=%d is larger than steps=%d: samples are evaluated only once, after the "
                 "last step",

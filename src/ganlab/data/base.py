@@ -33,6 +33,8 @@ class DataModule:
     labelled: bool = False
     #: samples per D update, per process (the family checks it: PacGAN's packs divide it)
     batch_size: int
+    #: training steps (G updates) the training batches last
+    steps: int
 
     def prepare_data(self) -> None:
         """Download or check the files (once per machine, before ``setup``)."""

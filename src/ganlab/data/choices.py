@@ -12,6 +12,8 @@ from functools import cache
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 
+from ganlab.data.base import DataModule
+
 
 @cache
 def _shipped() -> dict[str, tuple[str, bool]]:
@@ -26,8 +28,8 @@ def _shipped() -> dict[str, tuple[str, bool]]:
             cls = get_class(node.get("_target_"))
         except Exception:  # a config that does not name a class
             continue
-        if getattr(cls, "kind", None):
-            found[file.name[:-5]] = (cls.kind, bool(getattr(cls, "labelled", False)))
+        if issubclass(cls, DataModule) and cls.kind:
+            found[file.name[:-5]] = (cls.kind, cls.labelled)
     return found
 
 
