@@ -111,8 +111,7 @@ class Health(SummaryPart, pl.Callback):
         self.periods: dict[str, list[list[int | None]]] = {}
 
     def setup(self, trainer: pl.Trainer, module: pl.LightningModule, stage: str) -> None:
-        loss = getattr(getattr(module, "family", None), "loss", None)
-        self._saturating = bool(getattr(loss, "saturating", False))
+        self._saturating = module.family.loss.saturating
 
     def advice(self, flag: str) -> str:
         if flag == "vanishing_g_grad":

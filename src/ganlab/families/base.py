@@ -22,6 +22,7 @@ from ganlab.data.choices import data_choices
 from ganlab.data.spec import KIND_WORDS, DataSpec
 from ganlab.errors import UserError
 from ganlab.latent import Latent
+from ganlab.losses import AdversarialLoss
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ class Family(nn.Module):
     name: str = "family"
     #: attributes holding the nets averaged (EMA) for sampling, e.g. ("generator",)
     ema_names: tuple[str, ...] = ()
+    #: the adversarial loss of its phases (``ganlab.losses``); the health flags read whether
+    #: G's loss saturates
+    loss: AdversarialLoss
     #: the latent space G samples from (``ganlab.latent.Latent``); None: no noise input
     latent: Latent | None = None
     #: translation families: direction -> the part of the data it translates
