@@ -25,16 +25,28 @@ class DataModule:
     The hooks keep Lightning's names and meaning (``prepare_data``: download or check files,
     once per machine; ``setup``: load what training needs, so missing files fail before the
     first step), so a data module reads like a LightningDataModule.
+
+    Args:
+        batch_size: samples per D update, per process (the family checks it: PacGAN's packs
+            divide it).
+        steps: training steps (G updates) the training batches last.
+        batches_per_step: real batches per step, i.e. the module's ``n_critic``.
+        seed: base seed of the data stream; DDP rank r draws from stream_seed(seed, r).
     """
 
     #: the kind of training item (``ganlab.data.spec.KINDS``)
     kind: str = ""
     #: labelled data (class labels in every batch)
     labelled: bool = False
-    #: samples per D update, per process (the family checks it: PacGAN's packs divide it)
-    batch_size: int
-    #: training steps (G updates) the training batches last
-    steps: int
+
+    def __init__(self, batch_size: int, steps: int, batches_per_step: int, seed: int) -> None:
+        for key, value in (("batch_size", batch_size), ("steps", steps)):
+            if value < 1:
+                raise ValueError(f"{key} must be >= 1, got {value}")
+        if batches_per_step < 1:
+            raise ValueError(f"n_critic must be >= 1, got {batches_per_step}")
+        self.batch_size, self.steps, self.batches_per_step = batch_size, steps, batches_per_step
+        self.seed = seed
 
     def prepare_data(self) -> None:
         """Download or check the files (once per machine, before ``setup``)."""

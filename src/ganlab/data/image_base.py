@@ -28,14 +28,8 @@ from ganlab.rng import stream_seed
 
 
 class ImageDataModule(DataModule):
-    """Options and placement shared by the image data modules (see ``ganlab.data.images``).
-
-    Args:
-        batch_size: images per D update, per process.
-        steps: training steps (generator updates) the loader yields.
-        batches_per_step: real batches per step, i.e. the module's ``n_critic``.
-        seed: base seed of the data stream; each DDP rank r uses stream_seed(seed, r).
-    """
+    """Options shared by the image data modules (see ``ganlab.data.images``): the size,
+    channels and classes of the images, besides ``DataModule``'s batch options."""
 
     kind = "images"
     #: labelled data (class labels in every batch)
@@ -53,19 +47,12 @@ class ImageDataModule(DataModule):
         channels: int,
         num_classes: int,
     ) -> None:
-        super().__init__()
-        for key, value in (("batch_size", batch_size), ("steps", steps)):
-            if value < 1:
-                raise ValueError(f"{key} must be >= 1, got {value}")
-        if batches_per_step < 1:
-            raise ValueError(f"n_critic must be >= 1, got {batches_per_step}")
+        super().__init__(batch_size, steps, batches_per_step, seed)
         if image_size < 1:
             raise ValueError(f"image_size must be a positive number of pixels, got {image_size}")
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}")
-        self.batch_size, self.steps, self.batches_per_step = batch_size, steps, batches_per_step
-        self.seed, self.image_size = seed, image_size
-        self.channels, self.num_classes = channels, num_classes
+        self.image_size, self.channels, self.num_classes = image_size, channels, num_classes
 
     def tensor_source(self, split: str) -> TensorSource | StackedSource:
         """The split held in memory as uint8 images and labels (sets derived from this one,

@@ -201,10 +201,7 @@ class ToyDataModule(DataModule):
     Args:
         distribution: what to sample.
         dim: data dimension, checked against the distribution (models read it from config).
-        batch_size: samples per D update, per process.
-        steps: training steps (generator updates) the loader yields.
-        batches_per_step: real batches per step, i.e. the module's ``n_critic``.
-        seed: base seed of the data stream; each DDP rank adds its rank.
+        batch_size, steps, batches_per_step, seed: see ``DataModule``.
     """
 
     kind, labelled = "points", False
@@ -218,19 +215,12 @@ class ToyDataModule(DataModule):
         batches_per_step: int = 1,
         seed: int = 0,
     ) -> None:
-        super().__init__()
         if dim != distribution.dim:
             raise ValueError(
                 f"data.dim={dim} but {distribution!r} has dimension {distribution.dim}"
             )
-        for key, value in (("batch_size", batch_size), ("steps", steps)):
-            if value < 1:
-                raise ValueError(f"{key} must be >= 1, got {value}")
-        if batches_per_step < 1:
-            raise ValueError(f"n_critic must be >= 1, got {batches_per_step}")
-        self.distribution = distribution
-        self.dim, self.batch_size, self.steps = dim, batch_size, steps
-        self.batches_per_step, self.seed = batches_per_step, seed
+        super().__init__(batch_size, steps, batches_per_step, seed)
+        self.distribution, self.dim = distribution, dim
 
     @property
     def spec(self) -> DataSpec:
