@@ -80,10 +80,9 @@ def test_second_call_loads_the_same_weights_without_training(digits, monkeypatch
         raise AssertionError("load_or_train retrained a cached classifier")
 
     monkeypatch.setattr(clf, "train_classifier", no_training)
-    start = time.perf_counter()
-    # a stacked set shares its base digits' classifier
+    # a stacked set shares its base digits' classifier (loaded, not trained: no wall clock
+    # asserted, which a loaded machine makes flaky; no_training above is the proof)
     loaded, meta2 = load_or_train("digits", StackedDigits(image_size=32), cache_dir=cache)
-    assert time.perf_counter() - start < 5
     assert meta2["cached"] and meta2["accuracy"] == meta["accuracy"]
     for key, value in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key

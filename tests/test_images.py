@@ -1,7 +1,7 @@
 """Image data modules: values, labels, the position-based stream, exact resume, errors."""
 
 import re
-import time
+import sys
 from collections import Counter
 
 import numpy as np
@@ -152,17 +152,30 @@ def test_ranks_and_seeds_give_different_streams():
     assert torch.equal(x00, first(0, 0)[1])
 
 
-def test_digits_step_is_well_under_a_millisecond():
-    torch.set_num_threads(1)
-    loader = Digits(batch_size=64, steps=600, image_size=32).train_dataloader()
-    it = iter(loader)
+def python_calls_per_batch(batch_size: int) -> int:
+    """Python function calls the digits loader makes for one batch (after the first)."""
+    it = iter(Digits(batch_size=batch_size, steps=600, image_size=32).train_dataloader())
     next(it)
-    times = []
-    for _ in range(500):
-        t = time.perf_counter()
+    calls = 0
+
+    def count(frame, event, arg):
+        nonlocal calls
+        calls += event == "call"
+
+    sys.setprofile(count)
+    try:
         next(it)
-        times.append(time.perf_counter() - t)
-    assert float(np.median(times)) < 0.5e-3
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def test_digits_batches_cost_no_python_per_sample():
+    """A batch is one index into the device tensor: the Python work does not grow with the
+    batch (a per-sample Dataset would make 256 calls more). Its time (well under a millisecond
+    on the CPU) is a benchmark's business, not a test's: wall clocks vary on a loaded machine."""
+    small, large = python_calls_per_batch(64), python_calls_per_batch(256)
+    assert small == large and small < 40, (small, large)
 
 
 def test_bad_options_are_value_errors():
