@@ -12,7 +12,7 @@ from lightning.pytorch.loggers import WandbLogger
 
 from ganlab.callbacks.summary import SummaryPart
 from ganlab.errors import one_line
-from ganlab.metrics.registry import metric, order
+from ganlab.metrics.registry import Metric, metric, order
 
 
 def _finite(x: float) -> float | None:
@@ -82,11 +82,18 @@ def _console_metrics(summary: dict[str, Any]) -> str:
     by the metric registry, with the features they were computed in."""
     m = summary["metrics"]
     keys = sorted((k for k in m if metric(k).headline), key=order)
-    shown = [f"{metric(k).label} {metric(k).format(m[k])}" for k in keys]
+    shown = [f"{metric(k).label} {metric(k).format(m[k])}{_floor(m, metric(k))}" for k in keys]
     if not shown:
         return ""
     extractor = summary.get("metrics_provenance", {}).get("extractor")
     return "; " + ", ".join(shown) + (f" ({extractor} features)" if extractor else "")
+
+
+def _floor(values: dict[str, Any], m: Metric) -> str:
+    """`` (floor 0.0008)`` where the metric's real-vs-real floor was logged."""
+    if m.floor is None or values.get(m.floor) is None:
+        return ""
+    return f" (floor {m.format(values[m.floor])})"
 
 
 def record_failure(run_dir: Path, steps: int, err: Exception, resume: str) -> None:

@@ -16,6 +16,7 @@ from torch import Tensor
 from ganlab.data.base import CPU, DataModule
 from ganlab.data.spec import DataSpec
 from ganlab.metrics.coverage import mode_coverage
+from ganlab.metrics.distances import floor, kernel_mean, ks_statistic, mmd2, normal_cdf
 from ganlab.rng import stream_seed
 
 
@@ -23,6 +24,9 @@ class ToyDistribution:
     """A distribution we can sample from and score generated samples against."""
 
     dim: int
+
+    def __init__(self) -> None:
+        self._floors: dict[int, dict[str, float]] = {}  # sample size -> real-vs-real floors
 
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         """``n`` samples (n, dim) on the generator's device."""
@@ -36,6 +40,15 @@ class ToyDistribution:
     def std_per_dim(self) -> Tensor:
         """Standard deviation of the real data along each axis (for the spread ratio)."""
         raise NotImplementedError
+
+    def floors(self, n: int) -> dict[str, float]:
+        """The distances' real-vs-real floors for samples of size ``n`` (computed once)."""
+        if n not in self._floors:
+            self._floors[n] = self._real_floors(n)
+        return self._floors[n]
+
+    def _real_floors(self, n: int) -> dict[str, float]:
+        return {}
 
     def spread(self, samples: Tensor) -> float:
         """Sample std / real std, averaged over axes: ~1 healthy, ~0 collapsed."""
@@ -58,6 +71,8 @@ class GaussianMixture(ToyDistribution):
             )
         if std <= 0:
             raise ValueError(f"GaussianMixture: std must be > 0, got {std}")
+        super().__init__()
+        self._references: dict[int, tuple[Tensor, float]] = {}
         self.std = float(std)
         self.dim = self.means.shape[1]
         self._device_means: dict[torch.device, Tensor] = {}
@@ -88,7 +103,39 @@ class GaussianMixture(ToyDistribution):
     def evaluate(self, samples: Tensor) -> dict[str, float]:
         metrics = mode_coverage(samples, self.means.to(samples.device), self.std)
         metrics["spread"] = self.spread(samples)
-        return metrics
+        real, real_self = self._reference(len(samples))
+        metrics["mmd"] = mmd2(samples.cpu(), real, self.std, real_self)
+        return metrics | self.floors(len(samples))
+
+    def _reference(self, n: int) -> tuple[Tensor, float]:
+        """The fixed real sample of size ``n`` that generated samples are compared with, and
+        its own kernel mean (MMD's bandwidth: the modes' std)."""
+        if n not in self._references:
+            real = self.sample(n, torch.Generator().manual_seed(1))
+            self._references[n] = real, kernel_mean(real, real, self.std)
+        return self._references[n]
+
+    def _real_floors(self, n: int) -> dict[str, float]:
+        real, real_self = self._reference(n)
+        return {"mmd_floor": self._expected_mmd2(n, real, real_self)}
+
+    def _expected_mmd2(self, n: int, real: Tensor, real_self: float) -> float:
+        """E[MMD²(X, real)] over real samples X of size n: the floor, exactly (no draws).
+
+        A Gaussian kernel of bandwidth h against N(μ, σ²I) in D dims integrates to
+        (h² / (h² + σ²))^(D/2) exp(-|μ - r|² / (2 (h² + σ²))), and against two such
+        Gaussians to the same with 2σ²; so E k(x, x') and E k(x, r) are sums over modes."""
+        h2, s2, dim = self.std**2, self.std**2, self.dim
+        means = self.means.double()
+
+        def smoothed(a: Tensor, b: Tensor, var: float) -> Tensor:  # (len(a), len(b))
+            return (h2 / (h2 + var)) ** (dim / 2) * torch.exp(
+                -torch.cdist(a, b).pow(2) / (2 * (h2 + var))
+            )
+
+        xx = smoothed(means, means, 2 * s2).mean()  # E k(X, X'), X and X' independent
+        xr = smoothed(real.double(), means, s2).mean()  # mean over r of E k(X, r)
+        return float(1 / n + (1 - 1 / n) * xx + real_self - 2 * xr)
 
     def __repr__(self) -> str:
         return f"GaussianMixture(modes={self.n_modes}, dim={self.dim}, std={self.std})"
@@ -117,6 +164,7 @@ class Gaussian1D(ToyDistribution):
     def __init__(self, mean: float = 4.0, std: float = 1.25) -> None:
         if std <= 0:
             raise ValueError(f"Gaussian1D: std must be > 0, got {std}")
+        super().__init__()
         self.mean, self.std = float(mean), float(std)
 
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
@@ -140,14 +188,26 @@ class Gaussian1D(ToyDistribution):
 
     def evaluate(self, samples: Tensor) -> dict[str, float]:
         x = samples.double().flatten().cpu()
-        # 1-Wasserstein distance to the real distribution from the quantile functions
-        q = (torch.arange(len(x), dtype=torch.float64) + 0.5) / len(x)
-        real_q = self.mean + self.std * math.sqrt(2) * torch.special.erfinv(2 * q - 1)
-        return {
+        metrics = {
             "mean": float(x.mean()),
             "std": float(x.std()),
-            "w1": float((x.sort().values - real_q).abs().mean()),
+            "w1": self._w1(x),
+            "ks": ks_statistic(x, normal_cdf(self.mean, self.std)),
             "spread": self.spread(samples),
+        }
+        return metrics | self.floors(len(x))
+
+    def _w1(self, x: Tensor) -> float:
+        """1-Wasserstein distance to the real distribution, from the quantile functions."""
+        q = (torch.arange(len(x), dtype=torch.float64) + 0.5) / len(x)
+        real_q = self.mean + self.std * math.sqrt(2) * torch.special.erfinv(2 * q - 1)
+        return float((x.sort().values - real_q).abs().mean())
+
+    def _real_floors(self, n: int) -> dict[str, float]:
+        cdf = normal_cdf(self.mean, self.std)
+        return {
+            "w1_floor": floor(lambda g: self._w1(self.sample(n, g).double().flatten())),
+            "ks_floor": floor(lambda g: ks_statistic(self.sample(n, g), cdf)),
         }
 
     def __repr__(self) -> str:

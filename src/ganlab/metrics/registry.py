@@ -14,13 +14,15 @@ from dataclasses import dataclass, replace
 class Metric:
     """A logged value: ``key`` as logged (``val/fid``), a short ``label`` for tables,
     ``goal`` ``min``/``max`` (or ``None``: no better or worse, e.g. a mean), a format spec
-    for its value, and whether a run's last console line shows it (``headline``)."""
+    for its value, whether a run's last console line shows it (``headline``), and the key of
+    its noise floor (``floor``: what real data scores, logged beside it) if it has one."""
 
     key: str
     label: str
     goal: str | None = None
     fmt: str = ".4g"
     headline: bool = False
+    floor: str | None = None
 
     def __post_init__(self) -> None:
         if self.goal not in ("min", "max", None):
@@ -65,8 +67,15 @@ _METRICS = (
     Metric("val/rkl", "reverse KL", "min", ".3f", headline=True),
     Metric("val/spread", "spread", None, ".3f"),  # samples' spread / the data's (1: as wide)
     Metric("val/mode_spread", "mode spread", None, ".3f"),  # spread inside modes / the data's
+    # the whole distribution against the data (ganlab.metrics.distances), beside the same
+    # statistic between real samples of the same size (its floor: what a perfect G scores)
+    Metric("val/mmd", "MMD²", "min", ".3g", headline=True, floor="val/mmd_floor"),
+    Metric("val/mmd_floor", "MMD² floor", None, ".3g"),
     # the 1-D Gaussian
-    Metric("val/w1", "W1", "min", ".3f", headline=True),
+    Metric("val/w1", "W1", "min", ".3f", headline=True, floor="val/w1_floor"),
+    Metric("val/w1_floor", "W1 floor", None, ".3f"),
+    Metric("val/ks", "KS", "min", ".3f", headline=True, floor="val/ks_floor"),
+    Metric("val/ks_floor", "KS floor", None, ".3f"),
     Metric("val/mean", "mean", None, ".3f", headline=True),
     Metric("val/std", "std", None, ".3f", headline=True),
     # image translation (ganlab.callbacks.translation); CycleGAN logs val/<ab|ba>/<metric>
