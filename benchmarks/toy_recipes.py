@@ -2,7 +2,8 @@
 
 Runs ``python -m ganlab <overrides> seed=S logger=csv`` once per seed, one run at a time
 (single thread each, ganlab's default), reads each run's ``summary.json`` and prints modes,
-high-quality samples (%), reverse KL and wall time per seed and their mean. Metrics follow
+high-quality samples (%), reverse KL, the spread inside modes, MMD² over its floor and the
+training time per seed and their mean. Metrics follow
 the PacGAN protocol (Lin et al. 2018, sec. 5.1): 2,500 samples, 3 std.
 
     python benchmarks/toy_recipes.py experiment=ring8_best
@@ -23,7 +24,15 @@ COLUMNS = (
     ("modes", "val/modes", "{:.1f}"),
     ("HQ %", "val/hq", "{:.1f}"),
     ("rKL", "val/rkl", "{:.3f}"),
+    ("mode spread", "val/mode_spread", "{:.2f}"),
+    ("MMD² / floor", "mmd_ratio", "{:.2f}"),
 )
+
+
+def values(metrics: dict) -> list[float]:
+    """The columns' values of a run's final metrics (MMD² over its real-vs-real floor)."""
+    derived = {"mmd_ratio": metrics["val/mmd"] / metrics["val/mmd_floor"]}
+    return [{**metrics, **derived}[key] for _, key, _ in COLUMNS]
 
 
 def run(overrides: list[str], seed: int, run_dir: Path) -> dict:
@@ -66,9 +75,9 @@ def main() -> None:
     table = []
     for seed in args.seeds:
         summary = run(args.overrides, seed, out / f"seed_{seed}")
-        values = [summary["metrics"][key] for _, key, _ in COLUMNS]
-        table.append((values, summary["seconds"]))
-        print(row(str(seed), values, summary["seconds"]), flush=True)
+        cells = values(summary["metrics"])
+        table.append((cells, summary["seconds"]))
+        print(row(str(seed), cells, summary["seconds"]), flush=True)
     n = len(table)
     means = [sum(v[i] for v, _ in table) / n for i in range(len(COLUMNS))]
     print(row("mean", means, sum(s for _, s in table) / n))

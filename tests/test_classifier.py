@@ -25,7 +25,7 @@ from ganlab.metrics.classifier import (
     stacked_labels,
     train_classifier,
 )
-from ganlab.metrics.modes import class_coverage, mode_histogram
+from ganlab.metrics.coverage import class_coverage, mode_histogram
 
 needs_mnist = pytest.mark.skipif(
     not (MNIST_ROOT / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file(),

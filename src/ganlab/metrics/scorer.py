@@ -12,9 +12,9 @@ import torch
 from torch import Tensor, nn
 
 from ganlab.collectives import all_ranks, gather_shares, rank, share_slice, world_size
+from ganlab.metrics.coverage import class_coverage
 from ganlab.metrics.extractors import WEIGHTS_OPTION, ClassifierExtractor, InceptionExtractor
 from ganlab.metrics.fidelity import fidelity_metrics, kid_subset, real_stats
-from ganlab.metrics.modes import class_coverage
 
 log = logging.getLogger(__name__)
 
