@@ -179,4 +179,5 @@ def test_resumed_run_continues_its_wandb_run(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     runs = sorted((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 2
+    assert list(runs[0].glob("files/media/images/samples_*.png"))  # the plots reach W&B too
     assert len({r.name.rsplit("-", 1)[1] for r in runs}) == 1  # one W&B run id, continued

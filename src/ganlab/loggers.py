@@ -9,6 +9,7 @@ import os
 import socket
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from urllib.parse import urlparse
 
 import lightning.pytorch as pl
@@ -168,3 +169,12 @@ def log_now(
     trainer.callback_metrics.update(tensors)
     if prog_bar:
         trainer.progress_bar_metrics.update(metrics)
+
+
+def log_images(trainer: pl.Trainer, files: dict[str, Path], step: int) -> None:
+    """Send image files (W&B key -> saved PNG) to the run's W&B logger, if it has one (the
+    files themselves are already in the run directory for the CSV-only user and the report)."""
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            for key, path in files.items():
+                logger.log_image(key, [str(path)], step=step)

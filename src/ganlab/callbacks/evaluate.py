@@ -7,13 +7,12 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.loggers import WandbLogger
 from torch import Tensor
 
 from ganlab.callbacks.schedule import Scheduled
 from ganlab.collectives import share_slice
 from ganlab.families.latent import LatentGAN
-from ganlab.loggers import log_now
+from ganlab.loggers import log_images, log_now
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +68,7 @@ class ToyEvaluator(Scheduled):
         out = Path(trainer.default_root_dir) / "plots" / f"step_{step:07d}.png"
         out.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out)
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                logger.log_image("samples", [str(out)], step=step)
+        log_images(trainer, {"samples": out}, step)
 
 
 def _pad(t: Tensor, n: int) -> Tensor:

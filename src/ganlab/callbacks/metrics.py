@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-from lightning.pytorch.loggers import WandbLogger
 
 from ganlab.callbacks.checkpoint import BestCheckpoint
 from ganlab.callbacks.evaluate import generate_share
 from ganlab.callbacks.schedule import Scheduled
 from ganlab.callbacks.summary import SummaryPart
-from ganlab.loggers import log_now
+from ganlab.loggers import log_images, log_now
 from ganlab.metrics.scorer import ImageScorer
 from ganlab.module import GANModule
 
@@ -96,9 +95,7 @@ class ImageMetrics(SummaryPart, Scheduled):
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"modes_{step:07d}.png"
         fig.savefig(path)
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                logger.log_image("val/modes_histogram", [str(path)], step=step)
+        log_images(trainer, {"val/modes_histogram": path}, step)
 
     def _prepare(self, trainer: pl.Trainer, module: GANModule) -> None:
         """Rank 0 trains/caches the classifier first; the other ranks then read it from the

@@ -7,11 +7,11 @@ import logging
 from pathlib import Path
 
 import lightning.pytorch as pl
-from lightning.pytorch.loggers import WandbLogger
 from torch import Tensor
 from torchvision.utils import save_image
 
 from ganlab.callbacks.schedule import Scheduled
+from ganlab.loggers import log_images
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +74,7 @@ class SampleGrid(Scheduled):
             f"samples/{name}": save_grid(images, out_dir / f"{name}_{step:07d}.png", columns)
             for name, (images, columns) in pictures.items()
         }
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                for key, path in files.items():
-                    logger.log_image(key, [str(path)], step=step)
+        log_images(trainer, files, step)
 
 
 def save_grid(images: Tensor, path: Path, columns: int) -> Path:
