@@ -325,6 +325,29 @@ def test_precision_recall_keeps_the_real_radii_and_equals_torch_fidelity(batch):
     assert list(real_stats.memo) == [("pr", 300, 3, 10_000)]
 
 
+@pytest.mark.parametrize("batch", [10_000, 64])  # the full path; in parts
+def test_density_and_coverage_equal_the_prdc_package(batch, capsys):
+    """Density and coverage (Naeem et al. 2020) equal the reference ``prdc`` package's on the
+    same features (float64, so both sides' distances agree to the last bit that matters),
+    on both code paths; precision and recall still equal torch-fidelity's."""
+    from prdc import compute_prdc
+
+    from ganlab.metrics.pr import precision_recall
+
+    gen = torch.Generator().manual_seed(5)
+    real = torch.randn(300, 16, generator=gen, dtype=torch.float64)
+    seen = set()
+    for shift, scale in ((0.0, 1.0), (0.3, 0.5), (0.0, 2.0), (3.0, 1.0)):
+        fake = torch.randn(250, 16, generator=gen, dtype=torch.float64) * scale + shift
+        got = precision_recall(fake, real, 5, batch)
+        want = compute_prdc(real.numpy(), fake.numpy(), nearest_k=5)
+        assert got["density"] == pytest.approx(want["density"], abs=1e-12)
+        assert got["coverage"] == pytest.approx(want["coverage"], abs=1e-12)
+        seen.add((round(got["density"], 2), round(got["coverage"], 2)))
+    assert len(seen) == 4  # the shifts and scales move both: the test can fail
+    capsys.readouterr()  # prdc prints its sample counts
+
+
 def test_one_classifier_pass_gives_features_logits_and_labels():
     from ganlab.metrics.classifier import DomainClassifier, predict
     from ganlab.metrics.scorer import ChannelwiseClassifier

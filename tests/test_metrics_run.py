@@ -18,7 +18,19 @@ from ganlab.train import _hydra_main, compose_config
 RUN = ["model=dcgan", "data=digits", "data.image_size=16", "model.generator.width=8",
        "model.discriminator.width=8", "trainer=cpu", "steps=20", "eval_every=10",
        "callbacks.metrics.n_samples=400", "callbacks.metrics.n_real=500", "logger=csv"]  # fmt: skip
-KEYS = ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "modes", "rkl")
+KEYS = (
+    "fid",
+    "kid",
+    "kid_std",
+    "is",
+    "is_std",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "modes",
+    "rkl",
+)
 
 
 def rows(run_dir: Path) -> list[dict]:

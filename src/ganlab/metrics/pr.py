@@ -1,5 +1,6 @@
-"""Precision and recall (Kynkäänniemi et al. 2019) as torch-fidelity computes them, with the
-real features' k-NN radii kept between evaluations.
+"""Precision and recall (Kynkäänniemi et al. 2019) as torch-fidelity computes them, and
+density and coverage (Naeem et al. 2020) as the reference ``prdc`` package does, from the same
+distances, with the real features' k-NN radii kept between evaluations.
 
 ``prc_features_to_metric`` computes, at every call, each real feature's distance to its k-th
 nearest real neighbour: a third of the distance work, and the same at every evaluation
@@ -38,8 +39,11 @@ def precision_recall(
     fake: Tensor, real: Tensor, neighborhood: int, batch: int, memo: dict | None = None
 ) -> dict[str, float]:
     """``precision``: the fraction of fake features inside some real feature's ball;
-    ``recall``: of real features inside some fake feature's ball. ``memo`` keeps the real
-    radii (pass the same dict with the same real features, e.g. ``RealStats.memo``)."""
+    ``recall``: of real features inside some fake feature's ball (closed balls, as
+    torch-fidelity). ``density``: the mean number of real balls that hold a fake feature,
+    over k; ``coverage``: the fraction of real balls that hold some fake feature (open balls,
+    as ``prdc``; Naeem et al. 2020, eqs. 3-4). ``memo`` keeps the real radii (pass the same
+    dict with the same real features, e.g. ``RealStats.memo``)."""
     key = ("pr", len(real), neighborhood, batch)
     real_radii = None if memo is None else memo.get(key)
     if real_radii is None:
@@ -51,11 +55,22 @@ def precision_recall(
         recall = torch.cat(
             [(_cdist(r, fake, batch) <= fake_radii).any(1) for r in real.split(batch)]
         )
-        precision = torch.cat(
-            [(_cdist(f, real, batch) <= real_radii).any(1) for f in fake.split(batch)]
-        )
-    else:  # its full path: one real-fake matrix for both
-        real_to_fake = _cdist(real, fake, batch)
+        precision, in_balls, covered = [], 0, torch.zeros(len(real), dtype=torch.bool)
+        for f in fake.split(batch):
+            fake_to_real = _cdist(f, real, batch)  # (part of F, R)
+            precision.append((fake_to_real <= real_radii).any(1))
+            inside = fake_to_real < real_radii
+            in_balls, covered = in_balls + inside.sum(), covered | inside.any(0)
+        precision = torch.cat(precision)
+    else:  # its full path: one real-fake matrix for all four
+        real_to_fake = _cdist(real, fake, batch)  # (R, F)
         recall = (real_to_fake <= fake_radii).any(dim=1)
         precision = (real_to_fake.T <= real_radii).any(dim=1)
-    return {"precision": precision.float().mean().item(), "recall": recall.float().mean().item()}
+        inside = real_to_fake < real_radii[:, None]
+        in_balls, covered = inside.sum(), inside.any(dim=1)
+    return {
+        "precision": precision.float().mean().item(),
+        "recall": recall.float().mean().item(),
+        "density": float(in_balls) / (neighborhood * len(fake)),
+        "coverage": covered.double().mean().item(),
+    }

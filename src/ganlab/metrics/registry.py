@@ -59,6 +59,8 @@ _METRICS = (
     Metric("val/is", "IS", "max"),
     Metric("val/precision", "precision", "max", ".3f"),
     Metric("val/recall", "recall", "max", ".3f"),
+    Metric("val/density", "density", "max", ".3f"),  # ~1 for real data; > 1 crowds real modes
+    Metric("val/coverage", "coverage", "max", ".3f"),
     Metric("val/classifier_acc", "classifier acc", None, ".3f"),  # a property of the data
     Metric("val/class_acc", "class acc", "max", ".3f"),
     # mode coverage (toy mixtures, digits, stacked sets)
