@@ -50,6 +50,9 @@ def _quiet_third_party() -> None:
     warnings.filterwarnings(
         "ignore", message=r".*does not have many workers.*"
     )  # tensors, no workers
+    # Lightning's hint on any machine with SLURM installed (a login node, a job's step run
+    # without srun): ganlab's SLURM jobs start their tasks with srun (submitit)
+    warnings.filterwarnings("ignore", message=r".*`srun` command is available on your system.*")
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logging.getLogger(name).addFilter(lambda r: "litlogger" not in r.getMessage())
 
