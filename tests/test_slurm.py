@@ -122,6 +122,11 @@ def test_sweep_preemption_requeue_and_scancel(slurm_env, tmp_path):
     assert csv1 == csv0
     assert [ln.split(",")[4] for ln in csv1.splitlines()[1:6]] == ["10", "20", "30", "40", "50"]
 
+    # one mechanism: Lightning's SLURM auto-requeue ("SLURM auto-requeueing enabled. Setting
+    # signal handlers.") was not installed in any job
+    logs = [f.read_text() for f in (sweep / ".submitit").rglob("*_log.*")]
+    assert logs and not any("auto-requeueing" in text for text in logs)
+
     # job 2: cancelled, with a checkpoint at the step it stopped, and the command resuming it
     cancelled = summaries[2]
     assert cancelled["status"] == "interrupted" and cancelled["signal"] == "SIGTERM"
@@ -159,3 +164,23 @@ def test_ddp_over_two_slurm_tasks_equals_one_process_with_twice_the_batch(slurm_
     for key in final_ref:
         assert torch.equal(final0[key], final1[key]), f"{key} differs between the SLURM tasks"
         assert_close(final0[key], final_ref[key], rtol=1e-10, atol=1e-12, msg=key)
+
+
+def test_submitit_warns_once_that_sacct_failed(caplog):
+    """Without accounting, submitit's "Bypassing sacct error" comes on every poll: the first
+    is shown, the repeats are not; its other warnings pass."""
+    import logging
+
+    from ganlab.cluster import quiet_submitit
+
+    quiet_submitit()
+    quiet_submitit()  # once per process, however often it is called
+    logger = logging.getLogger("submitit")
+    with caplog.at_level(logging.WARNING, logger="submitit"):
+        for call in (1, 2, 3):
+            logger.warning(f"Call #{call} - Bypassing sacct error (exit status 1)")
+        logger.warning("Bypassing signal SIGTERM")
+    shown = [r.getMessage() for r in caplog.records]
+    assert len(shown) == 2 and shown[0].startswith("Call #1 - Bypassing sacct error"), shown
+    assert "repeats of this warning are not shown" in shown[0]
+    assert shown[1] == "Bypassing signal SIGTERM"
