@@ -50,20 +50,22 @@ def in_submitit_job() -> bool:
 
 
 def requeued_here(run_dir: Path) -> bool:
-    """Whether ``run_dir``'s checkpoint was saved by this SLURM job: the job was requeued
-    and continues its own run (it is not another run that would overwrite one)."""
+    """Whether this SLURM job was requeued (``SLURM_RESTART_COUNT`` > 0) and ``run_dir``'s
+    checkpoint was saved by it: it continues its own run (it is not another run that would
+    overwrite one). A second run in the same directory within one allocation (``salloc``)
+    has the same job id but no restart: it is refused as before."""
     from ganlab.checks import read_checkpoint
     from ganlab.errors import UserError
 
     job, path = job_id(), run_dir / "checkpoints" / "last.ckpt"
-    if job is None or not path.is_file():
+    restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
+    if job is None or restarts in ("", "0") or not path.is_file():
         return False
     try:
         saved_by = read_checkpoint(path)["ganlab"].get("slurm_job")
     except UserError:
         return False  # the guard reports an unreadable checkpoint in its own words
     if saved_by == job:
-        restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
         log.info("SLURM job %s (restart %s) resumes its own run in %s", job, restarts, run_dir)
     return saved_by == job
 
