@@ -184,3 +184,32 @@ def test_submitit_warns_once_that_sacct_failed(caplog):
     assert len(shown) == 2 and shown[0].startswith("Call #1 - Bypassing sacct error"), shown
     assert "repeats of this warning are not shown" in shown[0]
     assert shown[1] == "Bypassing signal SIGTERM"
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"SLURM_ARRAY_JOB_ID": "7", "SLURM_ARRAY_TASK_ID": "1", "SLURM_RESTART_COUNT": "1"}, True),
+        # the same job, not restarted: a second run in one allocation (salloc) is refused
+        ({"SLURM_ARRAY_JOB_ID": "7", "SLURM_ARRAY_TASK_ID": "1"}, False),
+        (
+            {"SLURM_ARRAY_JOB_ID": "7", "SLURM_ARRAY_TASK_ID": "2", "SLURM_RESTART_COUNT": "1"},
+            False,
+        ),
+        ({"SLURM_JOB_ID": "9", "SLURM_RESTART_COUNT": "2"}, False),  # another job's run
+        ({}, False),  # not in SLURM
+    ],
+)
+def test_a_requeued_job_knows_its_own_run(tmp_path, monkeypatch, env, expected):
+    """The run-directory guard lets a job continue a run only when SLURM restarted it and
+    the run's checkpoint was saved by that very job (submitit's ``<array>_<task>``)."""
+    from ganlab.cluster import requeued_here
+
+    for var in ("SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_ID", "SLURM_RESTART_COUNT"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    (tmp_path / "checkpoints").mkdir()
+    state = {"state_dict": {}, "ganlab": {"g_step": 3, "slurm_job": "7_1"}}
+    torch.save(state, tmp_path / "checkpoints" / "last.ckpt")
+    assert requeued_here(tmp_path) is expected
