@@ -164,8 +164,9 @@ def _free_port_pair() -> int:
 @pytest.fixture(scope="session")
 def slurm_env():
     """A real one-node SLURM cluster for the session (``scripts/slurm-local.sh``: Debian's
-    slurm-wlm and munge, installed when missing; munged, slurmctld and slurmd started as
-    children, stopped by their PIDs at the end). Yields the environment for its clients
+    slurm-wlm and munge, installed when missing; munged, slurmctld and slurmd started in
+    the foreground as background children of the script, their PIDs written to
+    ``<dir>/pids``, and stopped by those PIDs at the end). Yields the environment for its clients
     (``SLURM_CONF``). Skips, saying why, only where the packages cannot be installed."""
     import shutil
     import tempfile
