@@ -13,6 +13,7 @@
 # more than there are is allowed: the tests oversubscribe a small machine so that their jobs
 # start together), SLURM_LOCAL_PORT (slurmctld's port; slurmd uses the next one).
 set -euo pipefail
+export PATH=$PATH:/usr/sbin:/sbin  # slurmctld, slurmd, munged, runuser (not on every user's PATH)
 
 cmd=${1:-}
 dir=${2:-}
