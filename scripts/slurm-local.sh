@@ -117,9 +117,20 @@ wait_for() {  # wait_for WHAT COMMAND...: up to 60 s
     exit 1
 }
 
+drain() {  # cancel what is left and wait (up to 20 s) for its processes to end: a job's
+    # slurmstepd outlives a stopped slurmd, retrying to report to it
+    export SLURM_CONF=$dir/slurm.conf
+    scancel --full --quiet --partition=debug 2>/dev/null || true
+    for _ in $(seq 40); do
+        [[ -z $(squeue -h -o %A 2>/dev/null) ]] && return 0
+        sleep 0.5
+    done
+}
+
 stop() {
     [[ -f $dir/pids ]] || return 0
     local pid
+    drain
     # slurmd, slurmctld, then munged: each by the PID this script started it with
     for pid in $(tac "$dir/pids"); do
         kill "$pid" 2>/dev/null || true
