@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ganlab-installed
 # Debian's Chromium: the report's browser test drives it (installed when missing)
 CHROMIUM := /usr/bin/chromium
+# Debian's SLURM and munge: the tests start a one-node cluster (scripts/slurm-local.sh)
+SLURMCTLD := /usr/sbin/slurmctld
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup train test lint bench
@@ -18,6 +20,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test,sweeps,optuna,report]'
 	test -x $(CHROMIUM) || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium)
+	test -x $(SLURMCTLD) || ($(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q slurm-wlm munge)
 	touch $(STAMP)
 
 train: $(STAMP)   ## train the default GAN (ring8, CPU); pass overrides as ARGS="loss=hinge steps=8000"

@@ -142,3 +142,53 @@ class NaNAt:
                             p.fill_(float("nan"))
 
         return _NaN()
+
+
+def _free_port_pair() -> int:
+    """A TCP port p with p + 1 free too (slurmctld's and slurmd's)."""
+    import socket
+
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no two free consecutive ports")
+
+
+@pytest.fixture(scope="session")
+def slurm_env():
+    """A real one-node SLURM cluster for the session (``scripts/slurm-local.sh``: Debian's
+    slurm-wlm and munge, installed when missing; munged, slurmctld and slurmd started in
+    the foreground as background children of the script, their PIDs written to
+    ``<dir>/pids``, and stopped by those PIDs at the end). Yields the environment for its clients
+    (``SLURM_CONF``). Skips, saying why, only where the packages cannot be installed."""
+    import shutil
+    import tempfile
+
+    script = REPO / "scripts" / "slurm-local.sh"
+    # not under pytest's tmp dir (mode 0700): munged runs as user munge and must reach it
+    root = Path(tempfile.mkdtemp(prefix="ganlab-slurm-"))
+    root.chmod(0o755)
+    # 4 CPUs on a 2-core machine: the tests' jobs start together (scheduling is tested, not speed)
+    env = {**os.environ, "SLURM_LOCAL_CPUS": "4", "SLURM_LOCAL_PORT": str(_free_port_pair())}
+    proc = subprocess.run(
+        ["bash", str(script), "start", str(root)], env=env, capture_output=True, text=True,
+        timeout=900,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        subprocess.run(["bash", str(script), "stop", str(root)], timeout=60)
+        shutil.rmtree(root, ignore_errors=True)
+        if not (shutil.which("slurmctld") and shutil.which("munged")):
+            pytest.skip(f"slurm-wlm/munge cannot be installed here: {proc.stderr[-300:]}")
+        pytest.fail(f"the local SLURM did not start:\n{proc.stdout}\n{proc.stderr}")
+    try:
+        yield {"SLURM_CONF": str(root / "slurm.conf")}
+    finally:
+        subprocess.run(["bash", str(script), "stop", str(root)], timeout=120)
+        shutil.rmtree(root, ignore_errors=True)

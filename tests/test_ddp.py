@@ -142,8 +142,9 @@ class SaveStates(pl.Callback):
         self._save(module, "final")
 
 
-def run_case(name: str, out: Path, devices: int) -> None:
-    """Fit case ``name`` on ``devices`` CPU processes, per-rank batch 2B/devices."""
+def run_case(name: str, out: Path, devices: int, num_nodes: int = 1) -> None:
+    """Fit case ``name`` on ``devices`` CPU processes on each of ``num_nodes`` nodes,
+    per-rank batch 2B/(devices x num_nodes)."""
     case = CASES[name]
     rank = int(os.environ.get("LOCAL_RANK", 0))
     # ranks build different nets: the strategy must broadcast rank 0's
@@ -159,7 +160,8 @@ def run_case(name: str, out: Path, devices: int) -> None:
     family.setup(DataSpec("points", {"x": (2,)}))
     adam = functools.partial(torch.optim.Adam, lr=1e-2, betas=(0.5, 0.9))
     module = GANModule(family, {"g": adam, "d": adam}, ema=case["ema"])
-    fit_case(module, SharedBatches(2 * B // devices, STEPS, case["n_critic"]), out, devices)
+    data = SharedBatches(2 * B // (devices * num_nodes), STEPS, case["n_critic"])
+    fit_case(module, data, out, devices, num_nodes)
 
 
 class SharedDomains(pl.LightningDataModule):
@@ -202,10 +204,13 @@ def run_cyclegan(out: Path, devices: int) -> None:
     fit_case(module, SharedDomains(2 * B // devices, STEPS), out, devices)
 
 
-def fit_case(module: GANModule, data: pl.LightningDataModule, out: Path, devices: int) -> None:
+def fit_case(
+    module: GANModule, data: pl.LightningDataModule, out: Path, devices: int, num_nodes: int = 1
+) -> None:
     trainer = pl.Trainer(
         accelerator="cpu",
         devices=devices,
+        num_nodes=num_nodes,
         strategy=GANDDPStrategy(),
         precision="64-true",
         max_epochs=1,
@@ -440,4 +445,9 @@ def runner(name: str):
 
 if __name__ == "__main__":  # a rank of a multi-process test case: CASE OUT_DIR
     torch.set_num_threads(1)
-    runner(sys.argv[1])(Path(sys.argv[2]), devices=2)
+    # under torchrun with several agents (nodes), its variables say how the ranks are laid out
+    per_node = int(os.environ.get("LOCAL_WORLD_SIZE", 2))
+    nodes = int(os.environ.get("WORLD_SIZE", per_node)) // per_node
+    runner(sys.argv[1])(
+        Path(sys.argv[2]), devices=per_node, **({"num_nodes": nodes} if nodes > 1 else {})
+    )

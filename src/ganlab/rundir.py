@@ -118,7 +118,8 @@ class RunDirGuard(Callback):
 
     def on_run_start(self, config: Any, **kwargs: Any) -> None:
         from ganlab.cli import exit_with_error
-        from ganlab.resume import check_run_dir
+        from ganlab.cluster import requeued_here
+        from ganlab.resume import NOT_RESUMING, check_run_dir
 
         if launched_rank() != 0:
             return
@@ -133,6 +134,8 @@ class RunDirGuard(Callback):
                 self._run_dir = run_dir
             task = OmegaConf.to_container(config, resolve=False)
             task.pop("hydra", None)
+            if task.get("resume") in NOT_RESUMING and requeued_here(run_dir):
+                task["resume"] = "auto"  # a requeued SLURM job continues its own run
             check_run_dir(task, run_dir, list(config.hydra.overrides.task))
         except UserError as err:
             release(run_dir)

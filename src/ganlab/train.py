@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import sys
 import time
 import warnings
@@ -29,6 +28,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 import ganlab.resolvers  # noqa: F401 - ${ganlab.mul:...}, before Hydra resolves the config
 from ganlab.cli import check_command_line, exit_with_error
+from ganlab.cluster import after_interruption, quiet_submitit
 from ganlab.errors import UserError, one_line
 from ganlab.rundir import hold, launched_rank
 from ganlab.search import metric_direction, worst_value
@@ -50,6 +50,9 @@ def _quiet_third_party() -> None:
     warnings.filterwarnings(
         "ignore", message=r".*does not have many workers.*"
     )  # tensors, no workers
+    # Lightning's hint on any machine with SLURM installed (a login node, a job's step run
+    # without srun): ganlab's SLURM jobs start their tasks with srun (submitit)
+    warnings.filterwarnings("ignore", message=r".*`srun` command is available on your system.*")
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logging.getLogger(name).addFilter(lambda r: "litlogger" not in r.getMessage())
 
@@ -111,6 +114,7 @@ def build(
     ``overrides`` (the run's, saved in checkpoints) rebuild the resume command."""
     from ganlab.assemble import build_node, make_family
     from ganlab.callbacks.checkpoint import Checkpoint
+    from ganlab.cluster import job_id
     from ganlab.data.lightning import LightningData
     from ganlab.module import GANModule
 
@@ -131,6 +135,7 @@ def build(
         "config": OmegaConf.to_container(cfg, resolve=False),
         "spec": spec.to_dict(),
         "overrides": list(overrides),
+        "slurm_job": job_id(),  # a requeued job knows its own run by it (ganlab.cluster)
     }
     callbacks = [build_node(c, "callback") for c in cfg.callbacks.values() if c]
     # checkpoints last: a signal that lands during a step's evaluation or sample grid is
@@ -159,10 +164,14 @@ def _train_in(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     from ganlab.callbacks.checkpoint import stop_on_signals
     from ganlab.checks import resolve_resume
+    from ganlab.cluster import requeued_here
     from ganlab.outcome import finish, summarize
-    from ganlab.resume import check_run_dir, record_overrides, resume_command
+    from ganlab.resume import NOT_RESUMING, check_run_dir, record_overrides, resume_command
 
     overrides = list(HydraConfig.get().overrides.task)
+    if cfg.get("resume") in NOT_RESUMING and requeued_here(run_dir):
+        with open_dict(cfg):
+            cfg.resume = "auto"  # a requeued SLURM job continues its own run
     if launched_rank() == 0:  # the other ranks work in rank 0's directory
         overrides = check_run_dir(OmegaConf.to_container(cfg, resolve=False), run_dir, overrides)
         record_overrides(run_dir, HydraConfig.get().output_subdir, overrides)
@@ -309,8 +318,8 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     _lightning_to_the_console()
     try:
         summary = _train_job(cfg)
-        if summary["status"] == "interrupted":  # the checkpoint is saved; exit as a shell would
-            sys.exit(128 + getattr(signal, summary.get("signal") or "SIGINT"))
+        if summary["status"] == "interrupted":  # the checkpoint is saved: exit as a shell
+            after_interruption(summary.get("signal"))  # would, or requeue the SLURM job
         return _optimized(cfg, summary)
     except (UserError, OmegaConfBaseException) as err:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
@@ -321,6 +330,7 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 def main() -> None:
     """``python -m ganlab`` / ``ganlab``: check the overrides (group choices, keys, value
     types), then hand over to Hydra."""
+    quiet_submitit()  # a sweep on SLURM without accounting: one sacct warning, not one a poll
     message = check_command_line(sys.argv[1:])
     if message:  # before any run: no run directory, no log file
         exit_with_error(UserError(message), in_log=False)

@@ -1,10 +1,14 @@
-"""Checkpoints in G steps, written atomically; a clean stop on SIGTERM/SIGINT, on every rank.
+"""Checkpoints in G steps, written atomically; a clean stop on SIGTERM/SIGINT/SIGUSR2, on
+every rank.
 
-Lightning's own SIGTERM handling is switched off during fit: it raises out of the loop
-without a checkpoint, and under DDP it broadcasts from inside the signal handler, which
-can meet another collective and hang. Here a signal only sets a flag; at the end of each
+Lightning's own signal handling is switched off during fit: on SIGTERM it raises out of the
+loop without a checkpoint, and under DDP it broadcasts from inside the signal handler, which
+can meet another collective and hang; its SLURM auto-requeue (SIGUSR1) would be a second
+pre-emption mechanism beside submitit's. Here a signal only sets a flag; at the end of each
 step the ranks agree on the flags (one small all-reduce on the CPU), then all save the
-step's checkpoint together and stop.
+step's checkpoint together and stop. SIGUSR2 is the time-limit warning that Hydra's submitit
+launcher asks SLURM for (``--signal=USR2@<signal_delay_s>``): once the checkpoint is saved,
+``ganlab.cluster`` hands it on to submitit, which requeues the job (README, "Cluster").
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ import errno
 import logging
 import os
 import signal
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +36,9 @@ from ganlab.metrics.registry import metric
 log = logging.getLogger(__name__)
 _requested: list[str] = []  # stop signals received while ``stop_on_signals`` is active
 _listening: list[bool] = []  # non-empty while ``stop_on_signals`` is active
+#: the signals that stop a run at the end of its step with a checkpoint: the scheduler's
+#: (SIGTERM: pre-emption, scancel), Ctrl+C, and submitit's time-limit warning (SIGUSR2)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2)
 
 
 def _on_signal(signum: int, frame: Any) -> None:
@@ -43,12 +49,13 @@ def _on_signal(signum: int, frame: Any) -> None:
 
 @contextmanager
 def stop_on_signals() -> Iterator[None]:
-    """While active, SIGTERM and SIGINT ask the running fit to finish its step, save a
+    """While active, the ``STOP_SIGNALS`` ask the running fit to finish its step, save a
     checkpoint and stop (see ``Checkpoint``) instead of killing the process. Installed
-    before the run is built, so an early signal is not lost either; Lightning adds its own
-    SIGTERM handler (SLURM requeue included) to this one during fit."""
+    before the run is built, so an early signal is not lost either; Lightning's own
+    handlers are not installed during fit (``_SignalsAsFlags``). The handlers found
+    (submitit's, in a SLURM job) are restored afterwards."""
     _requested.clear()
-    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
     for s in previous:
         signal.signal(s, _on_signal)
     _listening.append(True)
@@ -110,8 +117,9 @@ class Checkpoint(SummaryPart, pl.Callback):
                 )
 
     def _agreed_signal(self, trainer: pl.Trainer) -> str | None:
-        """The stop signal any rank has received (SIGTERM before SIGINT), the same on
-        every rank: one all-reduce of the signal numbers under DDP."""
+        """The stop signal any rank has received (SIGTERM before SIGUSR2 before SIGINT: a
+        cancelled job is not requeued), the same on every rank: one all-reduce of the signal
+        numbers under DDP."""
         mine = max((signal.Signals[name].value for name in _requested), default=0)
         if trainer.world_size > 1 and dist.is_available() and dist.is_initialized():
             flag = torch.tensor([mine], dtype=torch.int32)
@@ -162,15 +170,17 @@ def save_atomic(trainer: pl.Trainer, path: Path) -> Path:
 
 
 class _SignalsAsFlags(_SignalConnector):
-    """Lightning's signal connector without its SIGTERM handler (SLURM's requeue signal is
-    kept): ganlab's handler (``stop_on_signals``) only sets a flag, which ``Checkpoint``
-    acts on at the end of a step."""
+    """Lightning's signal connector with none of its handlers: ganlab's (``stop_on_signals``)
+    only set a flag, which ``Checkpoint`` acts on at the end of a step. Lightning's SIGTERM
+    handler would raise mid-step; its SLURM auto-requeue handler (SIGUSR1, "SLURM
+    auto-requeueing enabled", ``SLURMEnvironment(auto_requeue=True)``) would save an
+    ``hpc_ckpt`` mid-step and requeue the job a second way. One mechanism: ours, then
+    submitit's requeue (``ganlab.cluster``)."""
 
     def register_signal_handlers(self) -> None:
-        ours = signal.getsignal(signal.SIGTERM)
-        super().register_signal_handlers()
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, ours)
+        # what Lightning's teardown restores: the handlers as they are (ours)
+        self.received_sigterm = False
+        self._original_handlers = self._get_current_signal_handlers()
 
 
 def _flag_group(trainer: pl.Trainer) -> Any:
