@@ -16,15 +16,25 @@ def toy_ckpt(tmp_path_factory):
     return run / "checkpoints" / "last.ckpt"
 
 
-def craft(good, path, victim):
-    """A checkpoint whose generator config writes ``victim`` when instantiated."""
+def mutate(good, path, key, value):
+    """A copy of checkpoint ``good`` at ``path`` whose stored config (both the resolved one
+    that the commands rebuild and the one resume compares) has ``value`` at dotted ``key``."""
     ckpt = torch.load(good, weights_only=True)
-    ckpt["ganlab"]["config"]["model"]["generator"] = {
-        "_target_": "pathlib.Path.write_text",
-        "_args_": [{"_target_": "pathlib.Path", "_args_": [str(victim)]}, "x"],
-    }
+    for config in (ckpt["ganlab"]["config"], ckpt["ganlab"]["resolved"]):
+        *parents, last = key.split(".")
+        for part in parents:
+            config = config[part]
+        config[last] = value
     torch.save(ckpt, path)
     return path
+
+
+def craft(good, path, victim):
+    """A checkpoint whose generator config writes ``victim`` when instantiated."""
+    return mutate(good, path, "model.generator", {
+        "_target_": "pathlib.Path.write_text",
+        "_args_": [{"_target_": "pathlib.Path", "_args_": [str(victim)]}, "x"],
+    })  # fmt: skip
 
 
 def one_error_line(capsys, entry, argv):

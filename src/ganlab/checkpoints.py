@@ -50,7 +50,8 @@ def load_trained(path: str | Path, ema: bool = True, device: str = "cpu") -> Tra
             f"{path} was written by an older ganlab (no run config and data spec in it): "
             "retrain it with this version"
         )
-    config = OmegaConf.create(trusted_config(state["config"], str(path)))
+    # the config stored resolved (an older checkpoint's unresolved one: references followed)
+    config = OmegaConf.create(trusted_config(state.get("resolved", state["config"]), str(path)))
     spec = DataSpec.from_dict(state["spec"])
     try:
         family = make_family(config, spec)

@@ -48,8 +48,10 @@ def _datamodule(config: Any, spec: Any) -> Any:
     """The run's data module, for its real images (no training batches are drawn)."""
     if spec.kind != "images":
         raise UserError(f"evaluate scores image models; this checkpoint's model makes {spec.words}")
+    # a checkpoint names where its run's data was: read there, never downloaded or created
+    fetch = {"download": False} if "download" in config.data else {}
     try:
-        datamodule = hydra.utils.instantiate(config.data, steps=1, batches_per_step=1)
+        datamodule = hydra.utils.instantiate(config.data, steps=1, batches_per_step=1, **fetch)
     except InstantiationException as err:  # its files missing, ...: the cause in one line
         raise UserError(one_line(err)) from None
     datamodule.prepare_data()

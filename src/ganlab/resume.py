@@ -114,7 +114,7 @@ def check_same_problem(
     if "config" not in state:  # an older ganlab: nothing to compare with
         log.warning("resume: %s holds no config to compare with this run's", path)
         return list(overrides)
-    trusted_config(state["config"], str(path))
+    trusted_config(state.get("resolved", state["config"]), str(path))  # the one trust check
     kept = state.get("overrides", overrides)
     diffs = differences(state["config"], config)
     if diffs:

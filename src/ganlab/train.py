@@ -128,7 +128,8 @@ def build(
         compile=cfg.get("compile", False),
     )
     module.build_info = {
-        "config": OmegaConf.to_container(cfg, resolve=False),
+        "config": OmegaConf.to_container(cfg, resolve=False),  # what resume compares
+        "resolved": rebuilt_parts(cfg),  # what sample/evaluate/translate rebuild
         "spec": spec.to_dict(),
         "overrides": list(overrides),
     }
@@ -139,6 +140,17 @@ def build(
     loggers = [build_node(lg, "logger") for lg in cfg.logger.values() if lg]
     trainer = build_node(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
     return trainer, module, LightningData(data)
+
+
+def rebuilt_parts(cfg: DictConfig) -> dict[str, Any]:
+    """The parts of ``cfg`` that the checkpoint commands rebuild, resolved: a checkpoint's
+    config holds plain values, and loading one refuses any interpolation (``ganlab.trust``).
+    (Resume compares the unresolved config, where ``${steps}`` stays itself when steps
+    change.)"""
+    from ganlab.trust import REBUILT, ROOT_VALUES
+
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    return {k: v for k, v in resolved.items() if k in REBUILT or k in ROOT_VALUES}
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
