@@ -20,6 +20,7 @@ so checking a data module's name does not import it, and with it Lightning: ``sa
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import inspect
 import os
@@ -82,6 +83,7 @@ def is_trusted(target: Any) -> bool:
     return inspect.isclass(obj) and _within(obj.__module__, modules)
 
 
+@functools.lru_cache(maxsize=256)  # sources do not change while ganlab runs
 def _defined_in(target: str, modules: tuple[str, ...], depth: int = 0) -> str | None:
     """The module whose source defines the class ``target`` at its top level, following
     ``from M import Name`` re-exports within ``modules``; ``""`` when the source shows that
