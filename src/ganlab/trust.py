@@ -74,13 +74,19 @@ def is_trusted(target: Any) -> bool:
     where = _defined_in(target, modules)
     if where is not None:  # the source says where the class is defined
         return _within(where, modules)
-    from hydra.utils import get_object
+    obj = _locate(target)
+    return inspect.isclass(obj) and _within(obj.__module__, modules)
+
+
+def _locate(target: str) -> Any:
+    """The object ``target`` names, or None when it cannot be imported. (Hydra's
+    ``get_object`` would also log three lines of its own about it.)"""
+    from hydra._internal.utils import _locate as locate
 
     try:
-        obj = get_object(target)
-    except Exception:  # not importable: hydra would fail on it anyway
-        return False
-    return inspect.isclass(obj) and _within(obj.__module__, modules)
+        return locate(target)
+    except Exception:  # no such module or attribute, or a module that fails to import
+        return None
 
 
 @functools.lru_cache(maxsize=256)  # sources do not change while ganlab runs
@@ -231,12 +237,19 @@ class _Literal:
 
 
 def _check_target(target: Any, where: str, source: str) -> None:
-    if not is_trusted(target):
+    if is_trusted(target):
+        return
+    if isinstance(target, str) and _within(target, _modules()) and _locate(target) is None:
         raise UserError(
-            f"{source} asks to build {_short(target)} (at {where or '<root>'}), which is not one "
-            f"of ganlab's nets, families, losses or data: refusing to load it (your own "
-            f"module's classes can be allowed with {ENV_VAR}=<module>)"
+            f"{source} asks to build {_short(target)} (at {where or '<root>'}), which this "
+            "ganlab does not have (written by another version, or by your own code: its "
+            f"module must be importable and allowed with {ENV_VAR}=<module>)"
         )
+    raise UserError(
+        f"{source} asks to build {_short(target)} (at {where or '<root>'}), which is not one "
+        f"of ganlab's nets, families, losses or data: refusing to load it (your own "
+        f"module's classes can be allowed with {ENV_VAR}=<module>)"
+    )
 
 
 def _short(value: Any, limit: int = 60) -> str:
