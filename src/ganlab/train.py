@@ -160,9 +160,23 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     resuming its run with the config it was trained with (``ganlab.resume``)."""
     _quiet_third_party()
     check_root_values(cfg)
+    check_optimized_metric(cfg.get("optimized_metric"))
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     with hold(run_dir):
         return _train_in(cfg, run_dir)
+
+
+def check_optimized_metric(key: str | None) -> None:
+    """Before training: ``optimized_metric`` must be a metric ganlab logs (a typo would be
+    found only when the run has trained, with nothing to return)."""
+    from ganlab.metrics.registry import METRICS, registered
+
+    if key and not registered(str(key)):
+        known = ", ".join(k for k in METRICS if k.startswith("val/"))
+        raise UserError(
+            f"optimized_metric={key} is not a metric ganlab logs: choose one of {known} "
+            "(CycleGAN's per direction: val/ab/<metric>, val/ba/<metric>)"
+        )
 
 
 def _train_in(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
