@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -59,8 +60,18 @@ class _Console(logging.StreamHandler):
     the handler was made (a stream replaced since, e.g. by pytest, may be closed)."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        if DEVICE_BANNER.match(record.getMessage()):  # to the run's log, off the console
+            for handler in logging.getLogger().handlers:
+                if isinstance(handler, logging.FileHandler):
+                    handler.handle(record)
+            return
         self.stream = sys.stderr
         super().emit(record)
+
+
+#: Lightning's lines on the devices ("GPU available: False, used: False", "TPU ..."), printed
+#: when the Trainer is built: on the console they stood before a mistake's one error line
+DEVICE_BANNER = re.compile(r"(GPU|TPU|HPU|IPU) available: ")
 
 
 def _lightning_to_the_console() -> None:
