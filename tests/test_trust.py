@@ -316,3 +316,11 @@ def test_the_issues_payload_end_to_end(toy_ckpt, watched, tmp_path):
     )  # fmt: skip
     assert_one_error_line(result, f"error: {bad}: family.seed holds")
     assert snapshot(watched) == before
+
+
+def test_a_ganlab_name_that_does_not_exist_is_one_line(toy_ckpt, tmp_path, capsys):
+    """Hydra printed three lines of its own first, then the line called the name "not one
+    of ganlab's nets"."""
+    bad = mutate(toy_ckpt, tmp_path / "bad.ckpt", "model.generator._target_", "ganlab.nets.Nope")
+    line = one_error_line(capsys, sample.main, [f"ckpt={bad}", f"out={tmp_path / 'o.csv'}"])
+    assert "'ganlab.nets.Nope' (at model.generator), which this ganlab does not have" in line
