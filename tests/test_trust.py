@@ -239,6 +239,8 @@ def test_a_ganlab_data_class_never_creates_the_path_a_checkpoint_names(toy_ckpt,
 
     from omegaconf import OmegaConf
 
+    from ganlab.arithmetic import domain_labeler
+
     root = tmp_path / "elsewhere" / "deep"
     mnist = {"_target_": "ganlab.data.images.MNIST", "root": str(root), "download": True,
              "image_size": 16, "batch_size": 4, "seed": 0}  # fmt: skip
@@ -247,6 +249,8 @@ def test_a_ganlab_data_class_never_creates_the_path_a_checkpoint_names(toy_ckpt,
     config = OmegaConf.create(trusted_config(state["resolved"], "bad.ckpt"))
     with pytest.raises(UserError, match=r"MNIST not found in .*\(download=false\)"):
         evaluate._datamodule(config, SimpleNamespace(kind="images"))
+    with pytest.raises(UserError, match=r"MNIST not found in .*\(download=false\)"):
+        domain_labeler(config)  # sample arithmetic=label:...: the run's classifier
     assert not (tmp_path / "elsewhere").exists()
 
 
