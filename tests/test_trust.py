@@ -328,3 +328,13 @@ def test_a_ganlab_name_that_does_not_exist_is_one_line(toy_ckpt, tmp_path, capsy
     bad = mutate(toy_ckpt, tmp_path / "bad.ckpt", "model.generator._target_", "ganlab.nets.Nope")
     line = one_error_line(capsys, sample.main, [f"ckpt={bad}", f"out={tmp_path / 'o.csv'}"])
     assert "'ganlab.nets.Nope' (at model.generator), which this ganlab does not have" in line
+
+
+def test_references_cannot_expand_without_end():
+    """References to lists of references (a "billion laughs"), and a reference cycle."""
+    levels = "abcdef"
+    latent = {x: [f"${{latent.{y}}}"] * 10 for x, y in zip(levels, levels[1:], strict=False)}
+    with pytest.raises(UserError, match="expands the config past 100,000 values"):
+        trusted_config({"latent": {**latent, "f": [1] * 10}}, "bomb.ckpt")
+    with pytest.raises(UserError, match=r"latent.a holds '\$\{latent.b\}', an interpolation"):
+        trusted_config({"latent": {"a": "${latent.b}", "b": "${latent.a}"}}, "cycle.ckpt")

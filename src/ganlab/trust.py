@@ -1,11 +1,15 @@
 """What a checkpoint's config may ask ganlab to build.
 
-A checkpoint holds its run's config, and the sample/evaluate commands rebuild the run's
-nets from it with ``hydra.utils.instantiate``. ``torch.load(weights_only=True)`` keeps
-pickled code out, but a config names callables by string (``_target_``), so a crafted file
-could name any importable function (``pathlib.Path.write_text``, ``os.system``). Before
-anything is built, every ``_target_`` in the parts that are rebuilt is checked against
-this registry, and only those parts are kept.
+A checkpoint holds its run's config, and the sample/evaluate/translate commands rebuild the
+run's nets from it with ``hydra.utils.instantiate``. ``torch.load(weights_only=True)`` keeps
+pickled code out, but a config names callables by string (``_target_``, at any depth) and
+OmegaConf runs resolvers named in strings (``${oc.create:...}`` builds a node, which Hydra
+then instantiates), so a crafted file could call any importable function
+(``builtins.open``, ``shutil.copyfile``). ``trusted_config`` is the one check of every path
+that loads a checkpoint (``ganlab.checkpoints``, ``ganlab.resume``): in plain Python, before
+OmegaConf or Hydra sees the config, only the parts that are rebuilt are kept, every value
+must be plain data (no interpolation, no resolver call), and of Hydra's instantiation keys
+only a registered ``_target_`` and a boolean ``_partial_`` may appear.
 
 The registry is declarative: classes *defined* in ganlab's modules of nets, families,
 losses and data (a name re-exported there, ``ganlab.data.folder.Path``, is not one), and
@@ -167,6 +171,9 @@ def trusted_config(config: Any, source: str) -> dict[str, Any]:
 
 #: the most references followed from one value (``${latent.dim}`` -> ``${model.latent_dim}``)
 MAX_DEPTH = 16
+#: the most values one config may expand to (references to lists of references would
+#: otherwise grow exponentially); a run's config has a few hundred
+MAX_VALUES = 100_000
 _KEY = r"([A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*)"
 #: the interpolations of an older checkpoint (ganlab's configs) that are followed, in plain
 #: Python: a reference to one of its own keys, ``${seed}``, and a reference with a literal
@@ -182,7 +189,7 @@ class _Literal:
     """A checked copy of a checkpoint's config (``root``), with references followed."""
 
     def __init__(self, root: dict[str, Any], source: str) -> None:
-        self.root, self.source = root, source
+        self.root, self.source, self.count = root, source, 0
 
     def refuse(self, where: str, what: str) -> UserError:
         return UserError(
@@ -192,6 +199,9 @@ class _Literal:
         )
 
     def value(self, node: Any, where: str, depth: int = 0) -> Any:
+        self.count += 1
+        if self.count > MAX_VALUES:
+            raise self.refuse(where, f"expands the config past {MAX_VALUES:,} values")
         if isinstance(node, dict):
             return self.mapping(node, where, depth)
         if isinstance(node, (list, tuple)):
