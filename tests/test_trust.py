@@ -188,7 +188,12 @@ def test_the_commands_refuse_a_payload_first(command, toy_ckpt, watched, tmp_pat
     bad = mutate(toy_ckpt, tmp_path / "bad.ckpt", "family.seed", payload)
     entry = {"sample": sample.main, "evaluate": evaluate.main, "translate": translate.main}
     argv = [f"ckpt={bad}", f"out={tmp_path / 'out.csv'}"]
-    argv += [f"input={watched}"] if command == "translate" else []
+    if command == "translate":  # a folder with an image: input= is checked first
+        from PIL import Image
+
+        (tmp_path / "in").mkdir()
+        Image.new("RGB", (8, 8)).save(tmp_path / "in" / "x.png")
+        argv += [f"input={tmp_path / 'in'}"]
     line = one_error_line(capsys, entry[command], argv)
     assert "family.seed holds" in line and "an interpolation" in line
     assert snapshot(watched) == before and not (tmp_path / "out.csv").exists()
