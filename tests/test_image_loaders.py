@@ -209,11 +209,11 @@ def test_folder_decode_failure_later_names_the_file(tmp_path, workers):
 
 
 def test_folder_empty_or_missing(tmp_path):
-    with pytest.raises(UserError, match=f"no image files in {tmp_path}"):
+    with pytest.raises(UserError, match=f"data.path={tmp_path}: no image files there"):
         ImageFolder(str(tmp_path)).setup()
     (tmp_path / "readme.txt").write_text("no images here")
-    with pytest.raises(UserError, match="no image files in"):
+    with pytest.raises(UserError, match="no image files there"):
         ImageFolder(str(tmp_path)).setup()
     missing = tmp_path / "nowhere"
-    with pytest.raises(UserError, match=f"data.path {missing} does not exist"):
+    with pytest.raises(UserError, match=f"data.path={missing} does not exist"):
         ImageFolder(str(missing)).real_images()

@@ -24,6 +24,7 @@ def runs(tmp_path_factory):
     run_train(root / "wide", "trainer=smoke", "model.generator.width=64")
     run_train(root / "image", *SMALL_IMAGE)
     (root / "notes.txt").write_text("not an image")
+    (root / "empty.ckpt").write_bytes(b"")
     (root / "file").write_text("a file where a folder should be")
     raw = root / "mnist" / "MNIST" / "raw"
     raw.mkdir(parents=True)
@@ -115,6 +116,28 @@ CASES += [
         "translate needs a translation model (pix2pix, cyclegan)",
     ),  # fmt: skip
 ]
+CASES += [  # issue 19: the last rough edges
+    (TRAIN, ["regularizers=5"], "regularizers=5: expected a mapping of settings (like "),
+    (TRAIN, ["steps=[1,2"], "steps=[1,2: not an override (no viable alternative at input"),
+    (TRAIN, ["optim.g.betas=[0.5]"], "optim.g.betas=[0.5]: expected a list of 2 numbers (like "),
+    (TRAIN, ["hparams_search=grid25_rkl"], "hparams_search=grid25_rkl runs a search of many jobs: "
+     "add -m (python -m ganlab -m hparams_search=grid25_rkl ...)"),
+    (TRAIN, ["family=pix2pix", "model=dcgan", "trainer=smoke"],
+     "model=dcgan is made for images, but family=pix2pix trains on pairs: choose model=pix2pix"),
+    (TRAIN, ["optimized_metric=val/nope", "trainer=smoke"],
+     "optimized_metric=val/nope is not a metric ganlab logs: choose one of val/fid, "),
+    (TRAIN, ["trainer=smoke", "+callbacks.x._target_=os.system"],
+     "Target 'os.system' is blocklisted because it allows config data to control executable "
+     "behavior or belongs to an execution-capable target family. It cannot be authorized"),
+    (TRAIN, ["trainer=smoke", "steps=10", "resume=auto", "hydra.run.dir=ROOT/toy"],
+     "resume: ROOT/toy/checkpoints/last.ckpt has trained 20 steps already and steps=10: "
+     "nothing to train"),
+    ("sample", ["ckpt=ROOT/empty.ckpt"], "ROOT/empty.ckpt is empty (0 bytes), not a checkpoint"),
+    ("translate", ["ckpt=ROOT/toy/checkpoints/last.ckpt", "input=ROOT/missing"],
+     "input=ROOT/missing does not exist: name a folder of images"),
+    ("translate", ["ckpt=ROOT/toy/checkpoints/last.ckpt", "input=ROOT/notes.txt"],
+     "input=ROOT/notes.txt is a file, not a folder: name a folder of images"),
+]  # fmt: skip
 NO_GPU = "device=cuda: this machine has no usable CUDA GPU; use device=cpu"
 if not torch.cuda.is_available():
     for command in ("sample", "evaluate", "translate"):
@@ -168,6 +191,7 @@ def test_every_mistake_is_one_line(command, argv, message, runs, tmp_path, capsy
     assert code == 2 and len(errors) == 1, err[-3000:]
     assert errors[0].startswith("error: " + fill(message)), errors[0]
     assert "Traceback" not in out + err
+    assert "GPU available" not in err  # Lightning's device lines stood before the error line
     log = tmp_path / "new" / "train.log"
     if command == TRAIN and log.is_file():  # a mistake found inside a run: in its log too
         assert errors[0] in log.read_text()
@@ -196,3 +220,34 @@ def test_wandb_online_without_network_logs_offline(tmp_path, monkeypatch, caplog
     logger = wandb_logger(str(tmp_path), mode="online")
     assert logger._wandb_init["mode"] == "offline"
     assert "W&B server http://127.0.0.1:9 is not reachable" in caplog.text
+
+
+def test_a_resume_that_trains_nothing_changes_nothing(runs, tmp_path, capsys, monkeypatch):
+    """It rewrote .hydra/config.yaml, overrides.yaml and summary.json as if the run had
+    the new steps. (The lock file records the pid of the last process that held it.)"""
+    monkeypatch.chdir(tmp_path)
+    run_dir = runs / "toy"
+
+    def files():
+        return {p: p.read_bytes() for p in sorted(run_dir.rglob("*"))
+                if p.is_file() and p.name != ".ganlab.lock"}  # fmt: skip
+
+    before = files()
+    argv = ["trainer=smoke", "logger=csv", "steps=10", "resume=auto", f"hydra.run.dir={run_dir}"]
+    assert run(TRAIN, argv, monkeypatch) == 2
+    assert "nothing to train" in capsys.readouterr().err
+    assert files() == before
+
+
+def test_report_out_naming_a_file_is_one_line(tmp_path, capsys):
+    from ganlab.report.__main__ import main as report_main
+
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit) as exit_info:
+        report_main([str(tmp_path), "--out", str(tmp_path / "file")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and len(err) == 1, err
+    assert (
+        err[0]
+        == f"error: --out {tmp_path / 'file'} is an existing file: name a folder for the report"
+    )

@@ -226,3 +226,15 @@ def test_config_builds_what_it_declares(name, kind, classifier):
     )  # fmt: skip
     if name == "digits2mnist":
         assert dm.spec.classifiers == {"a": "digits", "b": "mnist"}
+
+
+def test_paired_folder_refuses_plain_images(tmp_path):
+    """Files that are not A|B pairs were split in halves and trained on silently."""
+    write_pairs(tmp_path, "train", 2)
+    write_pairs(tmp_path, "val", 2)
+    Image.new("RGB", (16, 16)).save(tmp_path / "train" / "plain.png")
+    with pytest.raises(UserError) as err:
+        PairedFolder(str(tmp_path), image_size=8).setup()
+    message = str(err.value)
+    assert message.startswith(f"{tmp_path / 'train' / 'plain.png'} is 16x16, not an A|B pair")
+    assert "twice as wide as high" in message and "\n" not in message

@@ -199,11 +199,10 @@ def attribute_walk(
 def domain_labeler(config, device: str | torch.device = "cpu") -> Labeler | None:
     """The run's domain classifier as a labeler (trained on the data and cached on first
     use; stacked sets: 100 d0 + 10 d1 + d2), or None when the data has none."""
-    import hydra
-
+    from ganlab.checkpoints import rebuild_data
     from ganlab.metrics.classifier import load_or_train, predict, stacked_labels
 
-    data = hydra.utils.instantiate(config.data, steps=1, batches_per_step=1)
+    data = rebuild_data(config)  # never downloads to, or creates, a path the checkpoint names
     if data.spec.classifier is None:
         return None
     data.prepare_data()

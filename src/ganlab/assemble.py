@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import functools
+import importlib.resources
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 import ganlab.resolvers  # noqa: F401 - ${ganlab.mul:...} in the configs it builds
 from ganlab.data.spec import DataSpec
+from ganlab.errors import UserError
 from ganlab.families.base import Family
 
 log = logging.getLogger("ganlab")
@@ -37,8 +39,40 @@ def make_family(
         loss=build_node(cfg.loss, "loss"),
         regularizers=[build_node(r, "regularizer") for r in cfg.regularizers.values() if r],
     )
+    check_model(family, cfg.model, choices or {})
     family.setup(spec, choices or {})
     return family
+
+
+def check_model(family: Family, model: DictConfig, choices: Mapping[str, str]) -> None:
+    """``UserError`` (one line) when the model's nets are made for another kind of input
+    (``model.input``: points, images, pairs, domains) than the family trains on: the nets
+    would fail deep inside with a keyword they do not take."""
+    kind, made_for = family.needs[0], model.get("input")
+    if made_for is None or made_for == kind:
+        return
+    fits = "|".join(model_choices(kind)) or "..."
+    model_name = choices.get("model", "<the checkpoint's>")
+    family_name = choices.get("family", type(family).__name__)
+    raise UserError(
+        f"model={model_name} is made for {made_for}, but family={family_name} trains on "
+        f"{kind}: choose model={fits}"
+    )
+
+
+@functools.cache
+def _model_inputs() -> dict[str, str]:
+    """model choice -> the input its shipped config says its nets take."""
+    found = {}
+    for file in sorted(importlib.resources.files("ganlab.conf").joinpath("model").iterdir()):
+        if file.name.endswith(".yaml"):
+            found[file.name[:-5]] = OmegaConf.create(file.read_text()).get("input")
+    return found
+
+
+def model_choices(kind: str) -> list[str]:
+    """The shipped ``model=`` choices whose nets take ``kind``."""
+    return [name for name, made_for in _model_inputs().items() if made_for == kind]
 
 
 def net_factory(node: DictConfig, what: str) -> Callable[..., Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -50,7 +51,8 @@ def load_trained(path: str | Path, ema: bool = True, device: str = "cpu") -> Tra
             f"{path} was written by an older ganlab (no run config and data spec in it): "
             "retrain it with this version"
         )
-    config = OmegaConf.create(trusted_config(state["config"], str(path)))
+    # the config stored resolved (an older checkpoint's unresolved one: references followed)
+    config = OmegaConf.create(trusted_config(state.get("resolved", state["config"]), str(path)))
     spec = DataSpec.from_dict(state["spec"])
     try:
         family = make_family(config, spec)
@@ -70,3 +72,14 @@ def load_trained(path: str | Path, ema: bool = True, device: str = "cpu") -> Tra
         family.ema = None
     family.eval().requires_grad_(False).to(device)
     return Trained(family, config, spec, int(state["g_step"]), ema=has_ema and ema)
+
+
+def rebuild_data(config: DictConfig) -> Any:
+    """The data module of a checkpoint's run (``config``: ``Trained.config``), for its real
+    images (no training batches are drawn). It reads where the checkpoint says and never
+    downloads or creates anything there: ``download`` is switched off, so a path a
+    checkpoint names is never made."""
+    import hydra
+
+    fetch = {"download": False} if "download" in config.data else {}
+    return hydra.utils.instantiate(config.data, steps=1, batches_per_step=1, **fetch)

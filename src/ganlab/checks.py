@@ -22,10 +22,12 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     """Load a ganlab checkpoint safely (``weights_only``); ``UserError`` if it is not one."""
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist")
+    if path.stat().st_size == 0:
+        raise UserError(f"{path} is empty (0 bytes), not a checkpoint: name a run's last.ckpt")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated, foreign pickle, not a torch file at all
-        reason = str(err).splitlines()[0][:120]
+        reason = (str(err).strip() or type(err).__name__).splitlines()[0][:120]  # EOFError: ""
         raise UserError(
             f"{path} is not a readable checkpoint (truncated or foreign?): {reason}"
         ) from None

@@ -54,14 +54,50 @@ def check_command_line(argv: Sequence[str]) -> str | None:
     args, _ = get_args_parser().parse_known_args(list(argv))
     if args.config_dir or args.config_path or args.config_name:
         return None  # another primary config: Hydra reports its own mistakes
+    malformed = next(filter(None, map(_unparsable, args.overrides)), None)
+    if malformed:
+        return malformed
     try:
         parsed = OverridesParser.create().parse_overrides(args.overrides)
+        search = _search_without_multirun(parsed, args.multirun)
+        if search:
+            return search
         with warnings.catch_warnings(), initialize_config_module("ganlab.conf", version_base="1.3"):
             warnings.simplefilter("ignore")  # Hydra warns again about a missing folder
             loader = GlobalHydra.instance().config_loader()
             return _check(loader, parsed, args.overrides)
     except (HydraException, OmegaConfBaseException):
         return None
+
+
+def _unparsable(override: str) -> str | None:
+    """The one-line error for an override that Hydra's grammar cannot read (``steps=[1,2``),
+    or None. (Hydra prints its parser's text and exits with code 1.)"""
+    try:
+        OverridesParser.create().parse_override(override)
+    except HydraException as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else "malformed"
+        return (
+            f"{override}: not an override ({reason}); write key=value, a list as "
+            "key=[a,b], and quote a value with brackets, commas or spaces: 'key=\"a b\"'"
+        )
+    return None
+
+
+#: the config group whose configs run a search (a sweeper over multirun jobs)
+SEARCH_GROUP = "hparams_search"
+
+
+def _search_without_multirun(parsed: list[Override], multirun: bool) -> str | None:
+    """A search chosen without ``-m`` would train one plain run and search nothing."""
+    chosen = next((o for o in parsed if o.key_or_group == SEARCH_GROUP and not o.is_delete()
+                   and o.value() not in (None, "null")), None)  # fmt: skip
+    if chosen is None or multirun:
+        return None
+    return (
+        f"{chosen.input_line} runs a search of many jobs: add -m "
+        f"(python -m ganlab -m {chosen.input_line} ...)"
+    )
 
 
 def unknown_choice(argv: Sequence[str]) -> str | None:
@@ -204,6 +240,8 @@ def _check_type(key: str, node: Any, override: Override) -> str | None:
             default = node._dereference_node()._value()
     except Exception:  # an interpolation that needs Hydra's runtime: not checked
         return None
+    if _numbers(default):  # Adam's betas: a fixed number of numbers
+        return _check_numbers(key, default, override)
     wanted = _kind(default)
     if wanted is None:
         return None
@@ -216,7 +254,23 @@ def _check_type(key: str, node: Any, override: Override) -> str | None:
     return None
 
 
+def _numbers(value: Any) -> bool:
+    """Whether ``value`` is a non-empty list of numbers."""
+    return isinstance(value, list) and bool(value) and all(_kind(v) for v in value)
+
+
+def _check_numbers(key: str, default: list, override: Override) -> str | None:
+    """A list of numbers takes as many numbers as its default has."""
+    for value in _values(override):
+        if value is not None and not (_numbers(value) and len(value) == len(default)):
+            text = override.input_line.split("=", 1)[-1]
+            return f"{key}={text}: expected a list of {len(default)} numbers (like {key}={default})"
+    return None
+
+
 def _kind(value: Any, wanted: str | None = None) -> str | None:
+    if isinstance(value, dict):  # a node of settings (regularizers: {}), not a value
+        return "a mapping of settings"
     if isinstance(value, bool):
         return "true or false"
     if isinstance(value, int):

@@ -35,10 +35,15 @@ def one_line(err: BaseException) -> str:
     """The user-facing message of a config/input error, on one line: the cause of a failed
     instantiation with the key it was building, an OmegaConf error with its key, else the
     first line of the message (the type's name when there is none)."""
-    if isinstance(err, _error_type("hydra.errors", "InstantiationException")) and err.__cause__:
-        key = next((ln for ln in str(err).splitlines() if ln.startswith("full_key:")), "")
+    if isinstance(err, _error_type("hydra.errors", "InstantiationException")):
+        lines = str(err).strip().splitlines()
+        key = next((ln for ln in lines if ln.startswith("full_key:")), "")
         where = f" (building {key.replace('full_key: ', '')})" if key else ""
-        return f"{one_line(err.__cause__)}{where}"
+        if err.__cause__:
+            return f"{one_line(err.__cause__)}{where}"
+        # Hydra's own refusals (a blocklisted target) wrap one sentence over several lines
+        sentence = " ".join(ln.strip() for ln in lines if ln.strip() and ln != key)
+        return f"{sentence}{where}"
     if isinstance(err, _error_type("omegaconf.errors", "OmegaConfBaseException")):
         msg = str(err).splitlines()[0]
         key = getattr(err, "full_key", None)

@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import hydra
 from hydra.errors import InstantiationException
 
-from ganlab.checkpoints import load_trained
+from ganlab.checkpoints import load_trained, rebuild_data
 from ganlab.data.sources import SPLITS
 from ganlab.errors import UserError, one_line, run_command
 from ganlab.options import at_most, check_device, parse_options
@@ -49,7 +48,7 @@ def _datamodule(config: Any, spec: Any) -> Any:
     if spec.kind != "images":
         raise UserError(f"evaluate scores image models; this checkpoint's model makes {spec.words}")
     try:
-        datamodule = hydra.utils.instantiate(config.data, steps=1, batches_per_step=1)
+        datamodule = rebuild_data(config)  # read where the checkpoint says, never created
     except InstantiationException as err:  # its files missing, ...: the cause in one line
         raise UserError(one_line(err)) from None
     datamodule.prepare_data()

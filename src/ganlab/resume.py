@@ -114,7 +114,7 @@ def check_same_problem(
     if "config" not in state:  # an older ganlab: nothing to compare with
         log.warning("resume: %s holds no config to compare with this run's", path)
         return list(overrides)
-    trusted_config(state["config"], str(path))
+    trusted_config(state.get("resolved", state["config"]), str(path))  # the one trust check
     kept = state.get("overrides", overrides)
     diffs = differences(state["config"], config)
     if diffs:
@@ -143,7 +143,19 @@ def check_run_dir(config: dict[str, Any], run_dir: Path, overrides: list[str]) -
     if run_dir.resolve() not in path.resolve().parents:  # another run's checkpoint
         refuse_overwrite(run_dir, resume_command(overrides, run_dir))
     state = read_checkpoint(path)["ganlab"]
+    check_steps_left(state, config, path)
     return check_same_problem(state, config, path, overrides, run_dir)
+
+
+def check_steps_left(state: dict[str, Any], config: dict[str, Any], path: Path) -> None:
+    """``UserError`` when the resumed run has trained ``steps`` already: a resume that trains
+    nothing is refused before anything is written (Hydra's files, the summary)."""
+    steps, done = config.get("steps"), int(state["g_step"])
+    if isinstance(steps, int) and done >= steps:
+        raise UserError(
+            f"resume: {path} has trained {done} steps already and steps={steps}: nothing to "
+            f"train, the run is left as it is (steps=<more than {done}> trains it longer)"
+        )
 
 
 def record_overrides(run_dir: Path, subdir: str | None, overrides: list[str]) -> None:
@@ -158,11 +170,6 @@ def warn_schedules(state: dict[str, Any], config: dict[str, Any]) -> None:
     """A resumed run with other ``steps``: schedules that span the run (``${steps}``) now
     end elsewhere than the steps done assumed."""
     before, now = state.get("config", {}).get("steps"), config.get("steps")
-    if isinstance(now, int) and state["g_step"] >= now:
-        log.warning(
-            "resume: the run has %d steps already and steps=%s: nothing to train "
-            "(steps=<more> trains it longer)", state["g_step"], now,
-        )  # fmt: skip
     if before is None or before == now:
         return
     spans = [k for k, v in flatten(config).items()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import time
 import warnings
@@ -62,8 +63,18 @@ class _Console(logging.StreamHandler):
     the handler was made (a stream replaced since, e.g. by pytest, may be closed)."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        if DEVICE_BANNER.match(record.getMessage()):  # to the run's log, off the console
+            for handler in logging.getLogger().handlers:
+                if isinstance(handler, logging.FileHandler):
+                    handler.handle(record)
+            return
         self.stream = sys.stderr
         super().emit(record)
+
+
+#: Lightning's lines on the devices ("GPU available: False, used: False", "TPU ..."), printed
+#: when the Trainer is built: on the console they stood before a mistake's one error line
+DEVICE_BANNER = re.compile(r"(GPU|TPU|HPU|IPU) available: ")
 
 
 def _lightning_to_the_console() -> None:
@@ -132,7 +143,8 @@ def build(
         compile=cfg.get("compile", False),
     )
     module.build_info = {
-        "config": OmegaConf.to_container(cfg, resolve=False),
+        "config": OmegaConf.to_container(cfg, resolve=False),  # what resume compares
+        "resolved": rebuilt_parts(cfg),  # what sample/evaluate/translate rebuild
         "spec": spec.to_dict(),
         "overrides": list(overrides),
         "slurm_job": job_id(),  # a requeued job knows its own run by it (ganlab.cluster)
@@ -146,6 +158,17 @@ def build(
     return trainer, module, LightningData(data)
 
 
+def rebuilt_parts(cfg: DictConfig) -> dict[str, Any]:
+    """The parts of ``cfg`` that the checkpoint commands rebuild, resolved: a checkpoint's
+    config holds plain values, and loading one refuses any interpolation (``ganlab.trust``).
+    (Resume compares the unresolved config, where ``${steps}`` stays itself when steps
+    change.)"""
+    from ganlab.trust import REBUILT, ROOT_VALUES
+
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    return {k: v for k, v in resolved.items() if k in REBUILT or k in ROOT_VALUES}
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train one run; returns its summary (status, final metrics, health flags).
 
@@ -153,9 +176,23 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     resuming its run with the config it was trained with (``ganlab.resume``)."""
     _quiet_third_party()
     check_root_values(cfg)
+    check_optimized_metric(cfg.get("optimized_metric"))
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     with hold(run_dir):
         return _train_in(cfg, run_dir)
+
+
+def check_optimized_metric(key: str | None) -> None:
+    """Before training: ``optimized_metric`` must be a metric ganlab logs (a typo would be
+    found only when the run has trained, with nothing to return)."""
+    from ganlab.metrics.registry import METRICS, registered
+
+    if key and not registered(str(key)):
+        known = ", ".join(k for k in METRICS if k.startswith("val/"))
+        raise UserError(
+            f"optimized_metric={key} is not a metric ganlab logs: choose one of {known} "
+            "(CycleGAN's per direction: val/ab/<metric>, val/ba/<metric>)"
+        )
 
 
 def _train_in(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:

@@ -45,6 +45,8 @@ def translate(opts: TranslateOptions) -> list[Path]:
         raise UserError(f"batch_size must be >= 1, got {opts.batch_size}")
     if Path(opts.out).exists() and not Path(opts.out).is_dir():
         raise UserError(f"out={opts.out} is an existing file: name a folder to write into")
+    root, out = Path(opts.input).expanduser(), Path(opts.out)
+    files = find_images(root, "input")  # before the checkpoint is read
     trained = load_trained(opts.ckpt, ema=opts.ema, device=opts.device)
     family = trained.family
     if not family.sources:
@@ -57,8 +59,6 @@ def translate(opts: TranslateOptions) -> list[Path]:
             f"direction={opts.direction}: {family.name} translates {'|'.join(family.sources)}"
         )
     channels, size, _ = trained.spec.shapes[family.sources[opts.direction]]
-    root, out = Path(opts.input).expanduser(), Path(opts.out)
-    files = find_images(root)
     written = []
     for start in range(0, len(files), max(1, opts.batch_size)):
         chunk = files[start : start + opts.batch_size]

@@ -1,11 +1,15 @@
 """What a checkpoint's config may ask ganlab to build.
 
-A checkpoint holds its run's config, and the sample/evaluate commands rebuild the run's
-nets from it with ``hydra.utils.instantiate``. ``torch.load(weights_only=True)`` keeps
-pickled code out, but a config names callables by string (``_target_``), so a crafted file
-could name any importable function (``pathlib.Path.write_text``, ``os.system``). Before
-anything is built, every ``_target_`` in the parts that are rebuilt is checked against
-this registry, and only those parts are kept.
+A checkpoint holds its run's config, and the sample/evaluate/translate commands rebuild the
+run's nets from it with ``hydra.utils.instantiate``. ``torch.load(weights_only=True)`` keeps
+pickled code out, but a config names callables by string (``_target_``, at any depth) and
+OmegaConf runs resolvers named in strings (``${oc.create:...}`` builds a node, which Hydra
+then instantiates), so a crafted file could call any importable function
+(``builtins.open``, ``shutil.copyfile``). ``trusted_config`` is the one check of every path
+that loads a checkpoint (``ganlab.checkpoints``, ``ganlab.resume``): in plain Python, before
+OmegaConf or Hydra sees the config, only the parts that are rebuilt are kept, every value
+must be plain data (no interpolation, no resolver call), and of Hydra's instantiation keys
+only a registered ``_target_`` and a boolean ``_partial_`` may appear.
 
 The registry is declarative: classes *defined* in ganlab's modules of nets, families,
 losses and data (a name re-exported there, ``ganlab.data.folder.Path``, is not one), and
@@ -20,11 +24,15 @@ so checking a data module's name does not import it, and with it Lightning: ``sa
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import inspect
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Callable
 from typing import Any
+
+import yaml
 
 from ganlab.errors import UserError
 
@@ -70,15 +78,22 @@ def is_trusted(target: Any) -> bool:
     where = _defined_in(target, modules)
     if where is not None:  # the source says where the class is defined
         return _within(where, modules)
-    from hydra.utils import get_object
-
-    try:
-        obj = get_object(target)
-    except Exception:  # not importable: hydra would fail on it anyway
-        return False
+    obj = _locate(target)
     return inspect.isclass(obj) and _within(obj.__module__, modules)
 
 
+def _locate(target: str) -> Any:
+    """The object ``target`` names, or None when it cannot be imported. (Hydra's
+    ``get_object`` would also log three lines of its own about it.)"""
+    from hydra._internal.utils import _locate as locate
+
+    try:
+        return locate(target)
+    except Exception:  # no such module or attribute, or a module that fails to import
+        return None
+
+
+@functools.lru_cache(maxsize=256)  # sources do not change while ganlab runs
 def _defined_in(target: str, modules: tuple[str, ...], depth: int = 0) -> str | None:
     """The module whose source defines the class ``target`` at its top level, following
     ``from M import Name`` re-exports within ``modules``; ``""`` when the source shows that
@@ -138,32 +153,124 @@ def _spec(module: str) -> Any:
         return None
 
 
-def targets(node: Any, where: str = "") -> Iterator[tuple[str, Any]]:
-    """(dotted key, value) of every ``_target_`` in the plain container ``node``."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            path = f"{where}.{key}" if where else str(key)
-            if key == "_target_":
-                yield where or "<root>", value
-            else:
-                yield from targets(value, path)
-    elif isinstance(node, (list, tuple)):
-        for i, value in enumerate(node):
-            yield from targets(value, f"{where}[{i}]")
+def trusted_config(config: Any, source: str) -> dict[str, Any]:
+    """The parts of a checkpoint's run ``config`` that rebuilding needs, as plain values that
+    nothing can run: ``UserError`` (one line, naming the key) for an interpolation or a
+    resolver call, a ``_target_`` that is not registered, another of Hydra's instantiation
+    keys (``_args_``, ``_call_``, ...), or a value that is not plain data. ``source`` names
+    the checkpoint in the message.
 
-
-def trusted_config(config: dict[str, Any], source: str) -> dict[str, Any]:
-    """The parts of a checkpoint's run ``config`` that rebuilding needs, once every
-    ``_target_`` in them is registered; ``UserError`` (one line) naming the first that is
-    not. ``source`` names the checkpoint in the message."""
+    ganlab stores the config resolved; an older checkpoint's references to its own keys
+    (``${seed}``, ``${latent.dim}``) are followed here, in plain Python, so OmegaConf and
+    Hydra never see an interpolation (nor run a resolver) when they rebuild it."""
     if not isinstance(config, dict):
         raise UserError(f"{source}: its run config is not a mapping; not a ganlab checkpoint")
     kept = {k: v for k, v in config.items() if k in REBUILT or k in ROOT_VALUES}
-    for where, target in targets(kept):
-        if not is_trusted(target):
-            raise UserError(
-                f"{source} asks to build {target!r} (at {where}), which is not one of "
-                f"ganlab's nets, families, losses or data: refusing to load it (your own "
-                f"module's classes can be allowed with {ENV_VAR}=<module>)"
-            )
-    return kept
+    return _Literal(kept, source).value(kept, "")
+
+
+#: the most references followed from one value (``${latent.dim}`` -> ``${model.latent_dim}``)
+MAX_DEPTH = 16
+#: the most values one config may expand to (references to lists of references would
+#: otherwise grow exponentially); a run's config has a few hundred
+MAX_VALUES = 100_000
+_KEY = r"([A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*)"
+#: the interpolations of an older checkpoint (ganlab's configs) that are followed, in plain
+#: Python: a reference to one of its own keys, ``${seed}``, and a reference with a literal
+#: default, ``${oc.select:model.pack,1}``; any other is refused
+REFERENCE = re.compile(r"\$\{" + _KEY + r"\}")
+SELECT = re.compile(r"\$\{oc\.select:\s*" + _KEY + r"\s*,\s*([\w.+-]+)\s*\}")
+_ABSENT = object()
+#: the leaves a checkpoint's config may hold
+PLAIN = (str, int, float, bool, type(None))
+
+
+class _Literal:
+    """A checked copy of a checkpoint's config (``root``), with references followed."""
+
+    def __init__(self, root: dict[str, Any], source: str) -> None:
+        self.root, self.source, self.count = root, source, 0
+
+    def refuse(self, where: str, what: str) -> UserError:
+        return UserError(
+            f"{self.source}: {where or '<root>'} {what}; a checkpoint's config may hold plain "
+            "values only (and _target_: one of ganlab's nets, families, losses or data): "
+            "refusing to load it"
+        )
+
+    def value(self, node: Any, where: str, depth: int = 0) -> Any:
+        self.count += 1
+        if self.count > MAX_VALUES:
+            raise self.refuse(where, f"expands the config past {MAX_VALUES:,} values")
+        if isinstance(node, dict):
+            return self.mapping(node, where, depth)
+        if isinstance(node, (list, tuple)):
+            return [self.value(v, f"{where}[{i}]", depth) for i, v in enumerate(node)]
+        if isinstance(node, str) and "${" in node:
+            return self.reference(node, where, depth)
+        if not isinstance(node, PLAIN):
+            raise self.refuse(where, f"holds a {type(node).__name__}, not a plain value")
+        return node
+
+    def mapping(self, node: dict[Any, Any], where: str, depth: int) -> dict[str, Any]:
+        if "_target_" in node:  # named first: the callable is what a crafted file is about
+            _check_target(node["_target_"], where, self.source)
+        out = {}
+        for key, value in node.items():
+            path = f"{where}.{key}" if where else str(key)
+            if not isinstance(key, str):
+                raise self.refuse(where, f"has the key {key!r}, not a string")
+            allowed = INSTANTIATE_KEYS.get(key)
+            if key.startswith("_") and key.endswith("_") and not (allowed and allowed(value)):
+                raise self.refuse(path, f"is Hydra's {key} (={_short(value)})")
+            out[key] = self.value(value, path, depth)
+        return out
+
+    def reference(self, text: str, where: str, depth: int) -> Any:
+        match = REFERENCE.fullmatch(text) or SELECT.fullmatch(text)
+        if match is None or depth >= MAX_DEPTH:
+            raise self.refuse(where, f"holds {_short(text)}, an interpolation")
+        node = self.lookup(match.group(1))
+        if node is _ABSENT and match.re is SELECT:  # the default: a plain word or number
+            node = yaml.safe_load(match.group(2))
+        if node is _ABSENT:
+            raise self.refuse(where, f"holds {_short(text)}, a reference to nothing")
+        return self.value(node, where, depth + 1)
+
+    def lookup(self, key: str) -> Any:
+        node: Any = self.root
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return _ABSENT
+            node = node[part]
+        return node
+
+
+def _check_target(target: Any, where: str, source: str) -> None:
+    if is_trusted(target):
+        return
+    if isinstance(target, str) and _within(target, _modules()) and _locate(target) is None:
+        raise UserError(
+            f"{source} asks to build {_short(target)} (at {where or '<root>'}), which this "
+            "ganlab does not have (written by another version, or by your own code: its "
+            f"module must be importable and allowed with {ENV_VAR}=<module>)"
+        )
+    raise UserError(
+        f"{source} asks to build {_short(target)} (at {where or '<root>'}), which is not one "
+        f"of ganlab's nets, families, losses or data: refusing to load it (your own "
+        f"module's classes can be allowed with {ENV_VAR}=<module>)"
+    )
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+#: Hydra's instantiation keys a checkpoint may hold, each with what it may be: the callable
+#: (checked with the node, above) and whether it is a partial (ganlab's optimizers are);
+#: ``_args_``, ``_call_``, ``_recursive_``, ``_convert_`` and the rest are refused
+INSTANTIATE_KEYS: dict[str, Callable[[Any], bool]] = {
+    "_target_": is_trusted,
+    "_partial_": lambda value: isinstance(value, bool),
+}

@@ -15,14 +15,17 @@ from ganlab.errors import UserError
 SUFFIXES = frozenset(".png .jpg .jpeg .bmp .gif .webp .tif .tiff .ppm .pgm .pbm .tga".split())
 
 
-def find_images(path: Path) -> list[Path]:
-    """Image files under ``path`` (recursively), sorted; ``UserError`` if there are none."""
+def find_images(path: Path, option: str = "data.path") -> list[Path]:
+    """Image files under ``path`` (recursively), sorted; ``UserError`` naming ``option``
+    (the option that gave ``path``) if there are none."""
     if not path.is_dir():
-        raise UserError(f"data.path {path} does not exist or is not a folder")
+        what = "is a file, not a folder" if path.exists() else "does not exist"
+        raise UserError(f"{option}={path} {what}: name a folder of images")
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
     if not files:
         raise UserError(
-            f"no image files in {path} (looked for {', '.join(sorted(SUFFIXES))}, recursively)"
+            f"{option}={path}: no image files there (looked for "
+            f"{', '.join(sorted(SUFFIXES))}, recursively)"
         )
     return files
 

@@ -38,6 +38,7 @@ from ganlab.data.translation_base import (
     layout_files,
     readable,
 )
+from ganlab.errors import UserError
 
 DIRECTIONS = ("AtoB", "BtoA")
 LAYOUT = (
@@ -258,7 +259,7 @@ class PairedFolder(SummaryPart, LoaderItemData):
         folder = "train" if split == "train" else self.held_out
         if split not in self._files:
             files = layout_files(self.path / folder, f"{folder} A|B images", LAYOUT)
-            self._files[split] = readable(files, self.path / folder, self.on_error)
+            self._files[split] = check_pairs(readable(files, self.path / folder, self.on_error))
         return self._files[split]
 
     def setup(self, stage: str | None = None) -> None:
@@ -294,3 +295,24 @@ class PairedFolder(SummaryPart, LoaderItemData):
 
 
 __all__ = ["DIRECTIONS", "PairSource", "PairedFolder", "PairedImages", "split_ab"]
+
+
+def check_pairs(files: list[Path]) -> list[Path]:
+    """``files``, when each holds an A|B pair side by side (twice as wide as high, within a
+    pixel); ``UserError`` naming the first that does not: plain images would be split into
+    halves and trained on silently. Only the headers are read."""
+    odd = []
+    for path in files:
+        with Image.open(path) as image:
+            width, height = image.size
+        if abs(width - 2 * height) > 1:
+            odd.append((path, width, height))
+    if odd:
+        path, width, height = odd[0]
+        raise UserError(
+            f"{path} is {width}x{height}, not an A|B pair ({len(odd)} of {len(files)} file(s) "
+            f"in {path.parent}): data=paired_folder takes files holding A and B side by side, "
+            "twice as wide as high (e.g. 512x256); for two folders of single images use "
+            "data=unpaired_folder"
+        )
+    return files

@@ -111,6 +111,13 @@ def metric(key: str) -> Metric:
     return Metric(key, key.split("/", 1)[-1])
 
 
+def registered(key: str) -> bool:
+    """Whether ganlab logs ``key`` in some run: a registered metric, or one qualified by a
+    direction (``val/ab/fid``)."""
+    group, *middle, name = key.split("/")
+    return key in METRICS or (len(middle) == 1 and f"{group}/{name}" in METRICS)
+
+
 def order(key: str) -> tuple[int, str]:
     """Sort key of logged keys: registry order (a qualified key by its metric), then name."""
     group, *_, name = key.split("/")

@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> None:
         return
     if args.sweep_dir is None:
         raise UserError("give a sweep directory (python -m ganlab.report SWEEP_DIR)")
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UserError(f"--out {args.out} is an existing file: name a folder for the report")
     from ganlab.report import write_report
 
     html = write_report(args.sweep_dir, args.out)
