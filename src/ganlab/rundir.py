@@ -130,13 +130,15 @@ class RunDirGuard(Callback):
         if not run_dir.is_dir():  # nothing there to overwrite; train() locks it (and a
             return  # timestamped name resolved again may differ by a second)
         try:
-            if acquire(run_dir):
-                self._run_dir = run_dir
             task = OmegaConf.to_container(config, resolve=False)
             task.pop("hydra", None)
             if task.get("resume") in NOT_RESUMING and requeued_here(run_dir):
                 task["resume"] = "auto"  # a requeued SLURM job continues its own run
-            check_run_dir(task, run_dir, list(config.hydra.overrides.task))
+            overrides = list(config.hydra.overrides.task)
+            check_run_dir(task, run_dir, overrides)  # refused: not even the lock is touched
+            if acquire(run_dir):
+                self._run_dir = run_dir
+            check_run_dir(task, run_dir, overrides)  # again, now that no other run can write
         except UserError as err:
             release(run_dir)
             exit_with_error(err, in_log=False)  # the directory is left as it was

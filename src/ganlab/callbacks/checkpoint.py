@@ -105,7 +105,9 @@ class Checkpoint(SummaryPart, pl.Callback):
         if not due or not module.check_finite():  # never a NaN checkpoint over a good one
             return
         path = self.save(trainer)
-        if self.interrupted_by:
+        # a signal during the last step changes nothing: the run is complete (a requeued
+        # SLURM job would find nothing to train and fail)
+        if self.interrupted_by and not trainer.is_last_batch:
             module.status = "interrupted"
             trainer.should_stop = True
             if trainer.is_global_zero:
