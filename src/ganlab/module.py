@@ -174,6 +174,7 @@ class GANModule(pl.LightningModule):
         for phase in self.family.phases():
             if self.g_step % phase.interval:
                 continue
+            ctx.phase = phase
             for ctx.repeat in range(phase.repeats):
                 item = self.family.batch_item(batch, ctx.repeat)
                 phase_stats = self._update(phase, item, opts[phase.optimizer], ctx)
