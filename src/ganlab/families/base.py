@@ -133,8 +133,10 @@ class Family(nn.Module):
     """A kind of GAN: its networks (submodules), phases, losses and samples.
 
     Subclasses set ``name`` and ``ema_names``, and implement ``needs``, ``phases`` (each
-    phase with its loss; a D phase from ``d_phase``, its loss from ``d_step``),
-    ``optimized_nets`` and ``batch_item``; the rest has defaults.
+    phase with its loss; a D phase from ``d_phase``, its loss from ``d_step``), ``setup``,
+    ``optimized_nets`` and ``batch_item``; the rest has defaults. What callbacks and commands
+    use beyond this contract is in small protocols (``ganlab.families.protocols``:
+    ``CanSample``, ``CanTranslate``, ``CanCritic``).
     """
 
     #: how the family is called in messages ("pix2pix needs paired data ...")
@@ -169,6 +171,12 @@ class Family(nn.Module):
         """Optimizer name -> the nets it updates, in the order the optimizers are built."""
         raise NotImplementedError
 
+    def setup(self, spec: DataSpec, choices: Mapping[str, str] | None = None) -> None:
+        """Check the data (``check_data``), then build the nets for it (image size, channels,
+        classes: ``spec``). Called once before training, and when a checkpoint's family is
+        rebuilt. ``choices`` (Hydra's: group -> option) name things in messages."""
+        raise NotImplementedError
+
     @property
     def double_backward(self) -> bool:
         """True when a phase differentiates a gradient (a gradient penalty, R1)."""
@@ -176,11 +184,14 @@ class Family(nn.Module):
 
     @property
     def batches_per_step(self) -> int:
-        """Real batches each training step consumes: the most repeats of a phase."""
+        """Real batches each training step consumes: the most repeats of a phase. The data
+        is built to yield that many per step (``ganlab.train.build``)."""
         return max(p.repeats for p in self.phases())
 
-    def check_data(self, spec: DataSpec, family: str | None, data: str | None) -> None:
-        """``UserError`` (one line) when the data is not what the family needs."""
+    def check_data(self, spec: DataSpec, choices: Mapping[str, str]) -> None:
+        """``UserError`` (one line) when the data ``spec`` is not what the family needs;
+        ``choices`` (Hydra's) name the family and data in the message."""
+        family, data = choices.get("family"), choices.get("data")
         kind, labelled = self.needs
         if spec.kind != kind:
             raise UserError(

@@ -117,7 +117,7 @@ class CycleGAN(Family):
 
     def setup(self, spec: DataSpec, choices: Mapping[str, str] | None = None) -> None:
         """Check that the data has two domains, then build the four nets and the pools."""
-        self.check_data(spec, (choices or {}).get("family"), (choices or {}).get("data"))
+        self.check_data(spec, choices or {})
         shape_a, shape_b = spec.shapes["a"], spec.shapes["b"]
         c_a, c_b, size = shape_a[0], shape_b[0], shape_a[-1]
         self.g_ab = self.make_generator(in_channels=c_a, out_channels=c_b, image_size=size)

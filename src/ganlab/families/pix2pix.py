@@ -73,7 +73,7 @@ class Pix2Pix(Family):
 
     def setup(self, spec: DataSpec, choices: Mapping[str, str] | None = None) -> None:
         """Check that the data is paired, then build G and D for its channels and size."""
-        self.check_data(spec, (choices or {}).get("family"), (choices or {}).get("data"))
+        self.check_data(spec, choices or {})
         c_in, size, _ = spec.shapes["input"]
         c_out = spec.shapes["target"][0]
         self.generator = self.make_generator(in_channels=c_in, out_channels=c_out, image_size=size)
