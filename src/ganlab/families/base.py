@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ganlab import diagnostics as diag
 from ganlab.data.choices import data_choices
 from ganlab.data.spec import KIND_WORDS, DataSpec
 from ganlab.errors import UserError
@@ -118,14 +119,14 @@ class DStep:
     def stats(self) -> dict[str, Tensor]:
         """The D phase's diagnostics: loss, mean outputs, accuracy, penalty."""
         stats = {
-            "d_loss": self.adversarial,
-            "d_real": self.real_out.mean(),
-            "d_fake": self.fake_out.mean(),
+            diag.D_LOSS: self.adversarial,
+            diag.D_REAL: self.real_out.mean(),
+            diag.D_FAKE: self.fake_out.mean(),
         }
         if self.accuracy is not None:
-            stats["d_acc"] = self.accuracy
+            stats[diag.D_ACC] = self.accuracy
         if self.penalty is not None:
-            stats["penalty"] = self.penalty
+            stats[diag.PENALTY] = self.penalty
         return stats
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ganlab import diagnostics as diag
 from ganlab.data.spec import DataSpec
 from ganlab.families.base import Family, Phase, StepContext, full
 from ganlab.families.translation import Translation, apply, side_by_side
@@ -145,13 +146,13 @@ class CycleGAN(Family):
         )
         cycle = _l1(self.g_ba(fake_b), a) + _l1(self.g_ab(fake_a), b)
         loss = self.adversarial_weight * adversarial + self.cycle_weight * cycle
-        stats = {"g_adv": adversarial.detach(), "cycle": cycle.detach()}
+        stats = {diag.G_ADV: adversarial.detach(), diag.CYCLE: cycle.detach()}
         if self.identity:
             identity = _l1(self.g_ab(b), b) + _l1(self.g_ba(a), a)
             loss = loss + self.identity_weight * self.cycle_weight * identity
-            stats["identity"] = identity.detach()
+            stats[diag.IDENTITY] = identity.detach()
         ctx.shared["fake_a"], ctx.shared["fake_b"] = fake_a.detach(), fake_b.detach()
-        return loss, {"g_loss": loss.detach(), **stats}
+        return loss, {diag.G_LOSS: loss.detach(), **stats}
 
     def _d_loss(self, item: tuple[Tensor, Tensor], ctx: StepContext) -> tuple[Tensor, dict]:
         """Both Ds' update (one D step each, ``Family.d_step``) on their domain's real
@@ -164,12 +165,13 @@ class CycleGAN(Family):
         for name, d, real, fake in (("a", self.d_a, a, fake_a), ("b", self.d_b, b, fake_b)):
             step = self.d_step(d, real, fake, ctx)
             total = step.loss if total is None else total + step.loss
-            stats[f"d_{name}_loss"] = step.loss.detach()
+            stats[diag.part_loss(name)] = step.loss.detach()
             if step.accuracy is not None:
-                stats[f"d_acc_{name}"] = step.accuracy
-        if "d_acc_a" in stats:
-            stats["d_acc"] = (stats["d_acc_a"] + stats["d_acc_b"]) / 2
-        return total, {"d_loss": total.detach(), **stats}
+                stats[diag.part_accuracy(name)] = step.accuracy
+        if diag.part_accuracy("a") in stats:
+            accuracies = stats[diag.part_accuracy("a")], stats[diag.part_accuracy("b")]
+            stats[diag.D_ACC] = (accuracies[0] + accuracies[1]) / 2
+        return total, {diag.D_LOSS: total.detach(), **stats}
 
     # ------------------------------------------------------------------ sampling
     def translate(self, source: Tensor, direction: str = "ab") -> Tensor:

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ganlab import diagnostics as diag
 from ganlab.data.choices import data_choices
 from ganlab.data.spec import KIND_WORDS, DataSpec
 from ganlab.errors import UserError
@@ -223,7 +224,7 @@ class LatentGAN(Family):
         y = self.draw_labels(n, ctx.generator)
         fake_out = call_net(self.discriminator, self.g(self.sample_z(n, ctx.generator), y), y)
         loss = self.loss.g_loss(full(fake_out))
-        return loss, {"g_loss": loss.detach()}
+        return loss, {diag.G_LOSS: loss.detach()}
 
     def g(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         """G(z, y) of the trained (not averaged) generator."""

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ganlab import diagnostics as diag
 from ganlab.data.spec import DataSpec
 from ganlab.families.base import Family, Phase, StepContext, full
 from ganlab.families.translation import Translation, apply, side_by_side
@@ -104,7 +105,11 @@ class Pix2Pix(Family):
         adversarial = self.loss.g_loss(self._d(source, fake))
         l1 = (fake.float() - target.float()).abs().mean()
         loss = self.adversarial_weight * adversarial + self.l1_weight * l1
-        return loss, {"g_loss": loss.detach(), "g_adv": adversarial.detach(), "l1": l1.detach()}
+        return loss, {
+            diag.G_LOSS: loss.detach(),
+            diag.G_ADV: adversarial.detach(),
+            diag.L1: l1.detach(),
+        }
 
     # ------------------------------------------------------------------ sampling
     def translate(self, source: Tensor, direction: str = "ab") -> Tensor:

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from ganlab import diagnostics as diag
 from ganlab.collectives import mean_tensors_over_ranks
 from ganlab.families.base import StepContext, full
 from ganlab.families.latent import LatentGAN, call_net, conditioned
@@ -75,7 +76,7 @@ class UnrolledGAN(LatentGAN):
             # a zero-sum game's real term depends on G through the unrolled D (eq. 12)
             real_term = self.loss.g_real(full(call_net(self._functional(state), real, y_real)))
             loss = loss if real_term is None else loss + real_term
-        return loss, {"g_loss": loss.detach()}
+        return loss, {diag.G_LOSS: loss.detach()}
 
     def unrolled_parameters(
         self,
