@@ -19,10 +19,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ganlab import diagnostics as diag
 from ganlab.data.choices import data_choices
 from ganlab.data.spec import KIND_WORDS, DataSpec
 from ganlab.errors import UserError
+from ganlab.families.dstep import DStep
 from ganlab.latent import Latent
 from ganlab.losses import AdversarialLoss
 
@@ -95,39 +95,6 @@ class StepContext:
         """This update's index among all updates of its phase: step x repeats + repeat (the
         D update a lazy regularizer counts)."""
         return self.step * (self.phase.repeats if self.phase is not None else 1) + self.repeat
-
-
-@dataclass
-class DStep:
-    """What one D update computed (``Family.d_step``).
-
-    Args:
-        loss: what the update backpropagates: the adversarial loss plus the due penalties.
-        adversarial: the (scaled) adversarial loss alone, detached.
-        penalty: the due penalties (each x its interval), detached; None when none is due.
-        real_out, fake_out: D's raw outputs (float32), detached.
-        accuracy: D's accuracy (None for a critic, ``AdversarialLoss.accuracy``).
-    """
-
-    loss: Tensor
-    adversarial: Tensor
-    penalty: Tensor | None
-    real_out: Tensor
-    fake_out: Tensor
-    accuracy: Tensor | None
-
-    def stats(self) -> dict[str, Tensor]:
-        """The D phase's diagnostics: loss, mean outputs, accuracy, penalty."""
-        stats = {
-            diag.D_LOSS: self.adversarial,
-            diag.D_REAL: self.real_out.mean(),
-            diag.D_FAKE: self.fake_out.mean(),
-        }
-        if self.accuracy is not None:
-            stats[diag.D_ACC] = self.accuracy
-        if self.penalty is not None:
-            stats[diag.PENALTY] = self.penalty
-        return stats
 
 
 class Family(nn.Module):
@@ -267,7 +234,7 @@ class Family(nn.Module):
                 them (PacGAN: the packs); default: ``d``, real, fake.
         """
         real, fake = self.d_view(real, ctx), self.d_view(fake, ctx)
-        real_out, fake_out = full(d(real)), full((d_fake or d)(fake))
+        real_out, fake_out = full(d(real)), full((d if d_fake is None else d_fake)(fake))
         adversarial = self.loss.d_loss(real_out, fake_out)
         if scale != 1.0:
             adversarial = scale * adversarial
