@@ -1,6 +1,6 @@
 """A lazy regularizer (``interval`` > 1) is applied on every ``interval``-th D update, at
 ``interval`` x its weight, in every family: lazy regularization (Karras et al. 2020,
-StyleGAN2, sec. 4). A spy regularizer records the coefficient with which each of its
+StyleGAN2, sec. 3.1). A spy regularizer records the coefficient with which each of its
 penalties enters the loss that D's update backpropagates, and the G step it entered at."""
 
 from __future__ import annotations

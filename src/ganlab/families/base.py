@@ -257,7 +257,7 @@ class Family(nn.Module):
     ) -> Tensor | None:
         """The sum of the penalties of the regularizers due on D update ``update`` (those with
         ``update % interval == 0``), each multiplied by its interval, or None: lazy
-        regularization (Karras et al. 2020, StyleGAN2, sec. 4 and appendix B)."""
+        regularization (Karras et al. 2020, StyleGAN2, sec. 3.1)."""
         total = None
         for reg in self.regularizers:
             if update % reg.interval:
