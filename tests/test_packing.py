@@ -11,7 +11,7 @@ from torch import nn
 
 from conftest import assert_one_error_line, run_cli
 from ganlab.data.spec import DataSpec
-from ganlab.families import LatentGAN, Phase, StepContext
+from ganlab.families import LatentGAN, StepContext
 from ganlab.losses import GradientPenalty, NonSaturatingLoss
 from ganlab.nets import MLP, DCGANDiscriminator, DCGANGenerator
 from ganlab.nets.packing import Packed, pack
@@ -69,9 +69,10 @@ def test_packed_d_reads_m_samples_and_scores_each_pack(kind, m, width):
     real = torch.randn(12, *((2,) if kind == "points" else (3, 16, 16)))
     assert d(real).shape == (12 // m, 1)
     ctx = StepContext(0, torch.Generator().manual_seed(0))
-    loss, stats = fam.phase_loss(Phase("d", "d"), (real, None), ctx)
+    d_phase, g_phase = fam.phases()  # each phase carries its own loss
+    loss, stats = fam.phase_loss(d_phase, (real, None), ctx)
     assert loss.ndim == 0 and torch.isfinite(loss)
-    g_loss, _ = fam.phase_loss(Phase("g", "g"), (real, None), ctx)
+    g_loss, _ = fam.phase_loss(g_phase, (real, None), ctx)
     assert torch.isfinite(g_loss) and fam.generate(5).shape[0] == 5
     if kind == "points":  # the plots' D(x): a pack of m copies of each point
         assert fam.critic(torch.randn(7, 2)).shape == (7, 1)

@@ -13,7 +13,7 @@ from torch.testing import assert_close
 
 from conftest import run_train
 from ganlab.errors import UserError
-from ganlab.families import Phase, StepContext, UnrolledGAN
+from ganlab.families import StepContext, UnrolledGAN
 from ganlab.losses import (
     GradientPenalty,
     HingeLoss,
@@ -27,8 +27,6 @@ from ganlab.losses import (
 from ganlab.nets import MLP
 from ganlab.unroll import FunctionalOptimizer
 from test_runner_identity import final_tensors
-
-D_PHASE, G_PHASE = Phase("d", "d"), Phase("g", "g")
 
 OPTIMIZERS = {
     "adam": functools.partial(torch.optim.Adam, lr=0.05, betas=(0.5, 0.9)),
@@ -86,7 +84,8 @@ def trained_d_optimizer(fam, make=OPTIMIZERS["adam"], updates=2):
     opt = make(fam.discriminator.parameters())
     for step in range(updates):
         ctx = StepContext(step, torch.Generator().manual_seed(10 + step), optimizers={"d": opt})
-        loss, _ = fam.phase_loss(D_PHASE, (real_batch(seed=step), None), ctx)
+        d_phase = fam.phases()[0]  # each phase carries its own loss
+        loss, _ = fam.phase_loss(d_phase, (real_batch(seed=step), None), ctx)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -96,7 +95,8 @@ def trained_d_optimizer(fam, make=OPTIMIZERS["adam"], updates=2):
 
 def g_loss(fam, opt, seed=7, real=None):
     ctx = StepContext(5, torch.Generator().manual_seed(seed), optimizers={"d": opt})
-    return fam.phase_loss(G_PHASE, (real_batch() if real is None else real, None), ctx)[0]
+    g_phase = fam.phases()[1]
+    return fam.phase_loss(g_phase, (real_batch() if real is None else real, None), ctx)[0]
 
 
 # --------------------------------------------------------------------------- the rule

@@ -28,10 +28,19 @@ def build_node(node: DictConfig, what: str, **kwargs: Any) -> Any:
 def make_family(
     cfg: DictConfig, spec: DataSpec, choices: Mapping[str, str] | None = None
 ) -> Family:
-    """The run's family with its nets built for ``spec``: ``family`` gets the model's
-    generator and discriminator as factories (the family calls them with what the data
-    says), the loss and the regularizers. ``choices`` (Hydra's) name things in messages."""
-    family = build_node(
+    """The run's family with its nets built for ``spec`` (``Family.setup``); ``choices``
+    (Hydra's) name things in messages."""
+    family = declare_family(cfg)
+    check_model(family, cfg.model, choices or {})
+    family.setup(spec, choices or {})
+    return family
+
+
+def declare_family(cfg: DictConfig) -> Family:
+    """The run's family before its nets are built (its phases, hence the batches per step it
+    needs, are known): ``family`` gets the model's generator and discriminator as factories
+    (the family calls them with what the data says), the loss and the regularizers."""
+    return build_node(
         cfg.family,
         "family",
         generator=net_factory(cfg.model.generator, "generator"),
@@ -39,9 +48,6 @@ def make_family(
         loss=build_node(cfg.loss, "loss"),
         regularizers=[build_node(r, "regularizer") for r in cfg.regularizers.values() if r],
     )
-    check_model(family, cfg.model, choices or {})
-    family.setup(spec, choices or {})
-    return family
 
 
 def check_model(family: Family, model: DictConfig, choices: Mapping[str, str]) -> None:

@@ -20,6 +20,7 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor, nn
 
+from ganlab import diagnostics as diag
 from ganlab.collectives import average_gradients, broadcast_buffers, grad_norm, mean_over_ranks
 from ganlab.families.base import Family, Phase, StepContext
 from ganlab.loggers import log_now
@@ -174,6 +175,7 @@ class GANModule(pl.LightningModule):
         for phase in self.family.phases():
             if self.g_step % phase.interval:
                 continue
+            ctx.phase = phase
             for ctx.repeat in range(phase.repeats):
                 item = self.family.batch_item(batch, ctx.repeat)
                 phase_stats = self._update(phase, item, opts[phase.optimizer], ctx)
@@ -204,7 +206,7 @@ class GANModule(pl.LightningModule):
         self.manual_backward(loss)
         params = self._params(phase.optimizer)
         average_gradients(params, self.trainer.world_size)
-        stats[f"grad_norm/{phase.optimizer}"] = self._grad_norm(params)
+        stats[diag.grad_norm(phase.optimizer)] = self._grad_norm(params)
         opt.step()
         self.family.after_update(phase, ctx)
         return stats
@@ -224,9 +226,9 @@ class GANModule(pl.LightningModule):
         """Remember, on the device (no host sync), the first step with a non-finite loss or
         gradient norm. Under 16-mixed an overflowing gradient is the scaler's business: it
         skips that update, so only the losses count."""
-        keys = [k for k in stats if k.endswith("_loss")]
+        keys = [k for k in stats if k.endswith(diag.LOSS_SUFFIX)]
         if self._grad_scaler() is None:
-            keys += [k for k in stats if k.startswith("grad_norm/")]
+            keys += [k for k in stats if k.startswith(diag.GRAD_NORM)]
         bad = ~torch.isfinite(torch.stack([stats[k].double() for k in keys])).all()
         if self._first_bad is None:
             self._first_bad = torch.full((), -1, dtype=torch.long, device=bad.device)
@@ -255,14 +257,14 @@ class GANModule(pl.LightningModule):
     def _log_diagnostics(self, stats: dict[str, Tensor], opts: dict[str, Any]) -> None:
         keys = list(stats)
         values = torch.stack([stats[k].double() for k in keys]).tolist()  # one host sync
-        metrics = {f"train/{k}": v for k, v in zip(keys, values, strict=True)}
+        metrics = {diag.logged(k): v for k, v in zip(keys, values, strict=True)}
         for name, opt in opts.items():
-            metrics[f"train/lr/{name}"] = opt.param_groups[0]["lr"]
+            metrics[diag.learning_rate(name)] = opt.param_groups[0]["lr"]
         log_now(self.trainer, metrics, self.g_step)
+        losses = [diag.phase_loss(p.name) for p in self.family.phases()]
         self.trainer.progress_bar_metrics.update(
-            {f"{p.name}_loss": round(metrics[f"train/{p.name}_loss"], 4)
-             for p in self.family.phases() if f"train/{p.name}_loss" in metrics}
-        )  # fmt: skip
+            {k: round(metrics[diag.logged(k)], 4) for k in losses if diag.logged(k) in metrics}
+        )
 
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -123,15 +123,18 @@ def build(
 ) -> tuple[pl.Trainer, GANModule, LightningData]:
     """Instantiate data, family (nets, loss), module, callbacks, loggers and trainer.
     ``overrides`` (the run's, saved in checkpoints) rebuild the resume command."""
-    from ganlab.assemble import build_node, make_family
+    from ganlab.assemble import build_node, check_model, declare_family
     from ganlab.callbacks.checkpoint import Checkpoint
     from ganlab.cluster import job_id
     from ganlab.data.lightning import LightningData
     from ganlab.module import GANModule
 
-    data = build_node(cfg.data, "data", steps=cfg.steps, batches_per_step=cfg.n_critic)
+    family = declare_family(cfg)  # its phases say how many real batches a step takes
+    choices = dict(HydraConfig.get().runtime.choices)
+    check_model(family, cfg.model, choices)
+    data = build_node(cfg.data, "data", steps=cfg.steps, batches_per_step=family.batches_per_step)
     spec = data.spec
-    family = make_family(cfg, spec, dict(HydraConfig.get().runtime.choices))
+    family.setup(spec, choices)
     family.check_batch(data.batch_size)
     optimizers = {name: build_node(node, f"optimizer_{name}") for name, node in cfg.optim.items()}
     module = GANModule(

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from ganlab.callbacks.schedule import Scheduled
 from ganlab.collectives import share_slice
-from ganlab.families.latent import LatentGAN
+from ganlab.families.protocols import CanCritic, CanSample
 from ganlab.loggers import log_images, log_now
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,8 @@ class ToyEvaluator(Scheduled):
 
     def _save_plot(self, trainer, module, samples, dist, step, metrics) -> None:
         title = f"step {step}: " + ", ".join(f"{k} {v:.3g}" for k, v in metrics.items())
-        fig = dist.figure(samples, module.family.critic, title)
+        family: CanCritic = module.family
+        fig = dist.figure(samples, family.critic, title)
         if fig is None:
             return
         out = Path(trainer.default_root_dir) / "plots" / f"step_{step:07d}.png"
@@ -75,7 +76,7 @@ def _pad(t: Tensor, n: int) -> Tensor:
     return torch.cat([t, t.new_zeros(n - len(t), *t.shape[1:])])
 
 
-def generate_across_ranks(trainer: pl.Trainer, family: LatentGAN, n: int) -> Tensor:
+def generate_across_ranks(trainer: pl.Trainer, family: CanSample, n: int) -> Tensor:
     """``n`` samples from the fixed evaluation z (and labels), each rank generating its
     share, gathered in z order: the same samples as one process would make."""
     world, rank = trainer.world_size, trainer.global_rank
@@ -90,7 +91,7 @@ def generate_across_ranks(trainer: pl.Trainer, family: LatentGAN, n: int) -> Ten
     return gathered.flatten(0, 1)[:n]  # drops the padding
 
 
-def generate_share(trainer: pl.Trainer, family: LatentGAN, n: int) -> Tensor:
+def generate_share(trainer: pl.Trainer, family: CanSample, n: int) -> Tensor:
     """This rank's share (rows ``share_slice(n, world, rank)``) of the ``n`` samples of the
     fixed evaluation z (and labels), not gathered: all ``n`` with one process."""
     if trainer.world_size == 1:

@@ -10,6 +10,7 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor
 
+from ganlab import diagnostics as diag
 from ganlab.callbacks.summary import SummaryPart
 from ganlab.loggers import log_now
 
@@ -123,11 +124,11 @@ class Health(SummaryPart, pl.Callback):
         if module.status == "diverged":
             return
         last = module.last
-        self._g_norms.append(last["grad_norm/g"])
-        if "d_acc" in last:
-            self._d_accs.append(last["d_acc"])
-        if "d_real" in last and "d_fake" in last:
-            self._margins.append(last["d_real"] - last["d_fake"])
+        self._g_norms.append(last[diag.GRAD_NORM_G])
+        if diag.D_ACC in last:
+            self._d_accs.append(last[diag.D_ACC])
+        if diag.D_REAL in last and diag.D_FAKE in last:
+            self._margins.append(last[diag.D_REAL] - last[diag.D_FAKE])
         if module.g_step % self.window == 0 and module.check_finite():
             self._judge_gradients()
             self._report(trainer, module.g_step)

@@ -14,6 +14,7 @@ from ganlab.callbacks.checkpoint import BestCheckpoint
 from ganlab.callbacks.evaluate import generate_share
 from ganlab.callbacks.schedule import Scheduled
 from ganlab.callbacks.summary import SummaryPart
+from ganlab.families.protocols import CanSample
 from ganlab.loggers import log_images, log_now
 from ganlab.metrics.scorer import ImageScorer
 from ganlab.module import GANModule
@@ -62,7 +63,7 @@ class ImageMetrics(SummaryPart, Scheduled):
         start = time.perf_counter()
         if trainer.is_global_zero:  # it can take a while: say what is happening
             log.info("metrics at step %d: scoring %d samples...", module.g_step, self.n_samples)
-        family = module.family
+        family: CanSample = module.family
         share = generate_share(trainer, family, self.n_samples)  # (N / world, C, H, W)
         values = self.scorer.score_share(share, self.n_samples, family.fixed_labels(self.n_samples))
         step = module.g_step

@@ -18,6 +18,7 @@ from torchmetrics.functional.image import (
 from ganlab.callbacks.checkpoint import BestCheckpoint
 from ganlab.callbacks.schedule import Scheduled
 from ganlab.callbacks.summary import SummaryPart
+from ganlab.families.protocols import CanTranslate
 from ganlab.families.translation import Translation
 from ganlab.loggers import log_now
 from ganlab.metrics.scorer import ImageScorer
@@ -70,7 +71,8 @@ class TranslationMetrics(SummaryPart, Scheduled):
 
     def act(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         values: dict[str, float] = {}
-        for t in module.family.translations(trainer.datamodule.data, self.n_samples):
+        family: CanTranslate = module.family
+        for t in family.translations(trainer.datamodule.data, self.n_samples):
             prefix = f"{t.name}/" if t.name else ""
             values |= {f"{prefix}{k}": v for k, v in self._score(t, module.device).items()}
         step = module.g_step

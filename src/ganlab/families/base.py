@@ -2,10 +2,11 @@
 
 A family declares its training as data, as StyleGAN2-ADA's ``training_loop.py`` lists its
 phases: each ``Phase`` names the optimizer it steps, how many updates it makes per
-training step and on which steps it is due. The runner (``ganlab.module.GANModule``)
-loops over the phases without knowing the family; the family computes each phase's loss,
-does any work after an update (weight clipping, an image pool), names the networks that
-an EMA averages for sampling, and draws the pictures that callbacks save.
+training step, on which steps it is due, and carries its own loss (and any work after its
+update: weight clipping). The runner (``ganlab.module.GANModule``) loops over the phases
+without knowing the family. Every family's D phases share one D step (``Family.d_step``:
+the adversarial loss, the lazy regularizers, the diagnostics); the family names the networks
+that an EMA averages for sampling, and draws the pictures that callbacks save.
 """
 
 from __future__ import annotations
@@ -21,8 +22,20 @@ from torch import Tensor, nn
 from ganlab.data.choices import data_choices
 from ganlab.data.spec import KIND_WORDS, DataSpec
 from ganlab.errors import UserError
+from ganlab.families.dstep import DStep
 from ganlab.latent import Latent
 from ganlab.losses import AdversarialLoss
+
+#: a phase's loss: (the real batch of this update, the step's context) -> (the loss to
+#: backpropagate, its diagnostics: detached scalar tensors logged as ``train/<key>``)
+PhaseLoss = Callable[[Any, "StepContext"], tuple[Tensor, dict]]
+#: work after a phase's optimizer step: (the phase, the step's context) -> None
+AfterUpdate = Callable[["Phase", "StepContext"], None]
+
+
+def full(out: Tensor) -> Tensor:
+    """D's raw output in at least float32 for the loss (it is bf16/fp16 under autocast)."""
+    return out.float() if out.dtype in (torch.float16, torch.bfloat16) else out
 
 
 @dataclass(frozen=True)
@@ -34,12 +47,17 @@ class Phase:
         optimizer: the optimizer it steps; the runner trains only that optimizer's nets.
         repeats: updates per training step, each on the next real batch (n_critic).
         interval: due on the steps ``step % interval == 0`` (lazy regularization).
+        loss: the phase's loss (``PhaseLoss``): the family's own, chosen when the phase is
+            declared (never by the phase's name).
+        after: work after each of its optimizer steps (``AfterUpdate``), or None.
     """
 
     name: str
     optimizer: str
     repeats: int = 1
     interval: int = 1
+    loss: PhaseLoss | None = field(default=None, compare=False, repr=False)
+    after: AfterUpdate | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.repeats < 1 or self.interval < 1:
@@ -62,6 +80,7 @@ class StepContext:
         optimizers: the run's optimizers by name (``torch.optim.Optimizer``), for a phase that
             needs another phase's update rule and state (the unrolled GAN unrolls D's); a
             phase must not step them.
+        phase: the phase being updated (set by the runner).
     """
 
     step: int
@@ -69,13 +88,23 @@ class StepContext:
     repeat: int = 0
     shared: dict[str, Any] = field(default_factory=dict)
     optimizers: dict[str, Any] = field(default_factory=dict)
+    phase: Phase | None = None
+
+    @property
+    def update(self) -> int:
+        """This update's index among all updates of its phase: step x repeats + repeat (the
+        D update a lazy regularizer counts)."""
+        return self.step * (self.phase.repeats if self.phase is not None else 1) + self.repeat
 
 
 class Family(nn.Module):
     """A kind of GAN: its networks (submodules), phases, losses and samples.
 
-    Subclasses set ``name`` and ``ema_names``, and implement ``needs``, ``phases``,
-    ``optimized_nets``, ``phase_loss`` and ``batch_item``; the rest has defaults.
+    Subclasses set ``name`` and ``ema_names``, and implement ``needs``, ``phases`` (each
+    phase with its loss; a D phase from ``d_phase``, its loss from ``d_step``), ``setup``,
+    ``optimized_nets`` and ``batch_item``; the rest has defaults. What callbacks and commands
+    use beyond this contract is in small protocols (``ganlab.families.protocols``:
+    ``CanSample``, ``CanTranslate``, ``CanCritic``).
     """
 
     #: how the family is called in messages ("pix2pix needs paired data ...")
@@ -110,6 +139,12 @@ class Family(nn.Module):
         """Optimizer name -> the nets it updates, in the order the optimizers are built."""
         raise NotImplementedError
 
+    def setup(self, spec: DataSpec, choices: Mapping[str, str] | None = None) -> None:
+        """Check the data (``check_data``), then build the nets for it (image size, channels,
+        classes: ``spec``). Called once before training, and when a checkpoint's family is
+        rebuilt. ``choices`` (Hydra's: group -> option) name things in messages."""
+        raise NotImplementedError
+
     @property
     def double_backward(self) -> bool:
         """True when a phase differentiates a gradient (a gradient penalty, R1)."""
@@ -117,11 +152,14 @@ class Family(nn.Module):
 
     @property
     def batches_per_step(self) -> int:
-        """Real batches each training step consumes: the most repeats of a phase."""
+        """Real batches each training step consumes: the most repeats of a phase. The data
+        is built to yield that many per step (``ganlab.train.build``)."""
         return max(p.repeats for p in self.phases())
 
-    def check_data(self, spec: DataSpec, family: str | None, data: str | None) -> None:
-        """``UserError`` (one line) when the data is not what the family needs."""
+    def check_data(self, spec: DataSpec, choices: Mapping[str, str]) -> None:
+        """``UserError`` (one line) when the data ``spec`` is not what the family needs;
+        ``choices`` (Hydra's) name the family and data in the message."""
+        family, data = choices.get("family"), choices.get("data")
         kind, labelled = self.needs
         if spec.kind != kind:
             raise UserError(
@@ -150,11 +188,93 @@ class Family(nn.Module):
 
     def phase_loss(self, phase: Phase, item: Any, ctx: StepContext) -> tuple[Tensor, dict]:
         """The loss to backpropagate for one update of ``phase`` on the real batch ``item``,
-        and its diagnostics (detached scalar tensors, logged as ``train/<key>``)."""
-        raise NotImplementedError
+        and its diagnostics (detached scalar tensors, logged as ``train/<key>``): the
+        phase's own loss."""
+        if phase.loss is None:
+            raise ValueError(f"{self.name}: phase {phase.name} declares no loss")
+        return phase.loss(item, ctx)
 
     def after_update(self, phase: Phase, ctx: StepContext) -> None:
-        """Work after an optimizer step of ``phase`` (weight clipping, ...)."""
+        """Work after an optimizer step of ``phase``: the phase's own (weight clipping, ...)."""
+        if phase.after is not None:
+            phase.after(phase, ctx)
+
+    # ------------------------------------------------------------------ the D step
+    def d_phase(self, loss: PhaseLoss, repeats: int = 1, name: str = "d") -> Phase:
+        """A D phase (optimizer ``name``) with ``loss``, followed by the regularizers' work
+        after each update (``after_d_update``)."""
+        return Phase(name, name, repeats=repeats, loss=loss, after=self.after_d_update)
+
+    def d_view(self, x: Tensor, ctx: StepContext) -> Tensor:
+        """What D sees of a batch of samples (real or fake) in a D step: ``x`` itself. The
+        place for a differentiable augmentation of D's inputs (Karras et al. 2020, ADA)."""
+        return x
+
+    def d_step(
+        self,
+        d: Callable[[Tensor], Tensor],
+        real: Tensor,
+        fake: Tensor,
+        ctx: StepContext,
+        *,
+        update: int | None = None,
+        scale: float = 1.0,
+        d_fake: Callable[[Tensor], Tensor] | None = None,
+        penalized: Callable[[Tensor, Tensor], tuple[Callable, Tensor, Tensor]] | None = None,
+    ) -> DStep:
+        """One D update's loss: ``scale`` x the adversarial loss of D's raw outputs on what it
+        sees of ``real`` and ``fake`` (``d_view``), plus the penalties of the regularizers
+        due on this update (``penalties``), and the diagnostics.
+
+        Args:
+            d: D on a batch (its conditioning bound); ``d_fake``: on the fakes, when it differs.
+            update: the index of this D update (default: ``ctx.update``).
+            scale: factor on the adversarial loss (Pix2Pix halves D's, not its penalties).
+            penalized: (real, fake) as D sees them -> (D, real, fake) as the regularizers see
+                them (PacGAN: the packs); default: ``d``, real, fake.
+        """
+        real, fake = self.d_view(real, ctx), self.d_view(fake, ctx)
+        real_out, fake_out = full(d(real)), full((d if d_fake is None else d_fake)(fake))
+        adversarial = self.loss.d_loss(real_out, fake_out)
+        if scale != 1.0:
+            adversarial = scale * adversarial
+        on = (d, real, fake) if penalized is None else penalized(real, fake)
+        update = ctx.update if update is None else update
+        penalty = self.penalties(*on, update, ctx.generator)
+        loss = adversarial if penalty is None else adversarial + penalty
+        real_out, fake_out = real_out.detach(), fake_out.detach()
+        return DStep(
+            loss=loss,
+            adversarial=adversarial.detach(),
+            penalty=None if penalty is None else penalty.detach(),
+            real_out=real_out,
+            fake_out=fake_out,
+            accuracy=self.loss.accuracy(real_out, fake_out),
+        )
+
+    def penalties(
+        self, d: Callable, real: Tensor, fake: Tensor, update: int, generator: torch.Generator
+    ) -> Tensor | None:
+        """The sum of the penalties of the regularizers due on D update ``update`` (those with
+        ``update % interval == 0``), each multiplied by its interval, or None: lazy
+        regularization (Karras et al. 2020, StyleGAN2, sec. 3.1)."""
+        total = None
+        for reg in self.regularizers:
+            if update % reg.interval:
+                continue
+            penalty = reg.penalty(d, real, fake, generator)
+            if penalty is not None:
+                penalty = reg.interval * penalty
+                total = penalty if total is None else total + penalty
+        return total
+
+    def after_d_update(self, phase: Phase, ctx: StepContext) -> None:
+        """After each D update: every regularizer's work (weight clipping) on each net of the
+        phase's optimizer."""
+        nets = self.optimized_nets()[phase.optimizer]
+        for reg in self.regularizers:
+            for net in nets:
+                reg.after_d_step(net)
 
     # ------------------------------------------------------------------ EMA, sampling
     def enable_ema(self) -> None:

@@ -17,9 +17,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ganlab import diagnostics as diag
 from ganlab.data.spec import DataSpec
-from ganlab.families.base import Family, Phase, StepContext
-from ganlab.families.latent import full
+from ganlab.families.base import Family, Phase, StepContext, full
 from ganlab.families.translation import Translation, apply, side_by_side
 from ganlab.losses import AdversarialLoss, Regularizer
 
@@ -104,7 +104,7 @@ class CycleGAN(Family):
         self.loss, self.regularizers = loss, list(regularizers)
         self.cycle_weight, self.identity_weight = float(cycle_weight), float(identity_weight)
         self.adversarial_weight, self.pool_size, self.seed = adversarial_weight, pool_size, seed
-        self._phases = (Phase("g", "g"), Phase("d", "d"))
+        self._phases = (Phase("g", "g", loss=self._g_loss), self.d_phase(self._d_loss))
 
     @property
     def needs(self) -> tuple[str, bool]:
@@ -118,7 +118,7 @@ class CycleGAN(Family):
 
     def setup(self, spec: DataSpec, choices: Mapping[str, str] | None = None) -> None:
         """Check that the data has two domains, then build the four nets and the pools."""
-        self.check_data(spec, (choices or {}).get("family"), (choices or {}).get("data"))
+        self.check_data(spec, choices or {})
         shape_a, shape_b = spec.shapes["a"], spec.shapes["b"]
         c_a, c_b, size = shape_a[0], shape_b[0], shape_a[-1]
         self.g_ab = self.make_generator(in_channels=c_a, out_channels=c_b, image_size=size)
@@ -136,52 +136,42 @@ class CycleGAN(Family):
         """(a, b) of the ``index``-th real batch; labels stay out of training."""
         return batch["a"][index], batch["b"][index]
 
-    def phase_loss(self, phase: Phase, item: Any, ctx: StepContext) -> tuple[Tensor, dict]:
+    def _g_loss(self, item: tuple[Tensor, Tensor], ctx: StepContext) -> tuple[Tensor, dict]:
+        """Both Gs' update: adversarial, cycle and identity losses (eq. 3, sec. 5.2); its
+        fakes are kept for the D phase."""
         a, b = item
-        if phase.name == "g":
-            return self._g_loss(a, b, ctx)
-        return self._d_loss(a, b, ctx)
-
-    def _g_loss(self, a: Tensor, b: Tensor, ctx: StepContext) -> tuple[Tensor, dict]:
         fake_b, fake_a = self.g_ab(a), self.g_ba(b)
         adversarial = self.loss.g_loss(full(self.d_b(fake_b))) + self.loss.g_loss(
             full(self.d_a(fake_a))
         )
         cycle = _l1(self.g_ba(fake_b), a) + _l1(self.g_ab(fake_a), b)
         loss = self.adversarial_weight * adversarial + self.cycle_weight * cycle
-        stats = {"g_adv": adversarial.detach(), "cycle": cycle.detach()}
+        stats = {diag.G_ADV: adversarial.detach(), diag.CYCLE: cycle.detach()}
         if self.identity:
             identity = _l1(self.g_ab(b), b) + _l1(self.g_ba(a), a)
             loss = loss + self.identity_weight * self.cycle_weight * identity
-            stats["identity"] = identity.detach()
+            stats[diag.IDENTITY] = identity.detach()
         ctx.shared["fake_a"], ctx.shared["fake_b"] = fake_a.detach(), fake_b.detach()
-        return loss, {"g_loss": loss.detach(), **stats}
+        return loss, {diag.G_LOSS: loss.detach(), **stats}
 
-    def _d_loss(self, a: Tensor, b: Tensor, ctx: StepContext) -> tuple[Tensor, dict]:
+    def _d_loss(self, item: tuple[Tensor, Tensor], ctx: StepContext) -> tuple[Tensor, dict]:
+        """Both Ds' update (one D step each, ``Family.d_step``) on their domain's real
+        images and the pooled fakes of the G phase."""
+        a, b = item
         fake_a = self.pool_a.query(ctx.shared["fake_a"], ctx.generator)
         fake_b = self.pool_b.query(ctx.shared["fake_b"], ctx.generator)
         stats: dict[str, Tensor] = {}
         total = None
         for name, d, real, fake in (("a", self.d_a, a, fake_a), ("b", self.d_b, b, fake_b)):
-            real_out, fake_out = full(d(real)), full(d(fake))
-            loss = self.loss.d_loss(real_out, fake_out)
-            for reg in self.regularizers:
-                penalty = reg.penalty(d, real, fake, ctx.generator)
-                loss = loss if penalty is None else loss + penalty
-            total = loss if total is None else total + loss
-            stats[f"d_{name}_loss"] = loss.detach()
-            accuracy = self.loss.accuracy(real_out.detach(), fake_out.detach())
-            if accuracy is not None:
-                stats[f"d_acc_{name}"] = accuracy
-        if "d_acc_a" in stats:
-            stats["d_acc"] = (stats["d_acc_a"] + stats["d_acc_b"]) / 2
-        return total, {"d_loss": total.detach(), **stats}
-
-    def after_update(self, phase: Phase, ctx: StepContext) -> None:
-        if phase.name == "d":
-            for reg in self.regularizers:
-                reg.after_d_step(self.d_a)
-                reg.after_d_step(self.d_b)
+            step = self.d_step(d, real, fake, ctx)
+            total = step.loss if total is None else total + step.loss
+            stats[diag.part_loss(name)] = step.loss.detach()
+            if step.accuracy is not None:
+                stats[diag.part_accuracy(name)] = step.accuracy
+        if diag.part_accuracy("a") in stats:
+            accuracies = stats[diag.part_accuracy("a")], stats[diag.part_accuracy("b")]
+            stats[diag.D_ACC] = (accuracies[0] + accuracies[1]) / 2
+        return total, {diag.D_LOSS: total.detach(), **stats}
 
     # ------------------------------------------------------------------ sampling
     def translate(self, source: Tensor, direction: str = "ab") -> Tensor:

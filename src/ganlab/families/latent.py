@@ -13,10 +13,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ganlab import diagnostics as diag
 from ganlab.data.choices import data_choices
 from ganlab.data.spec import KIND_WORDS, DataSpec
 from ganlab.errors import UserError
-from ganlab.families.base import Family, Phase, StepContext
+from ganlab.families.base import Family, Phase, StepContext, full
 from ganlab.latent import Latent
 from ganlab.losses import AdversarialLoss, Regularizer
 from ganlab.nets import has_batchnorm
@@ -30,9 +31,11 @@ def call_net(net: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
     return net(x) if y is None else net(x, y)
 
 
-def full(out: Tensor) -> Tensor:
-    """D's raw output in at least float32 for the loss (it is bf16/fp16 under autocast)."""
-    return out.float() if out.dtype in (torch.float16, torch.bfloat16) else out
+def conditioned(
+    net: nn.Module | Callable[..., Tensor], y: Tensor | None
+) -> Callable[[Tensor], Tensor]:
+    """``net`` on a batch, conditioned on the labels ``y`` (None: unconditional)."""
+    return lambda x: call_net(net, x, y)
 
 
 def class_rows(num_classes: int, rows: int) -> list[int]:
@@ -97,7 +100,10 @@ class LatentGAN(Family):
         self.data_kind, self.n_critic = data_kind, n_critic
         self.conditional, self.seed, self.pack = conditional, seed, pack
         self.num_classes = 0
-        self._phases = (Phase("d", "d", repeats=n_critic), Phase("g", "g"))
+        self._phases = (
+            self.d_phase(self._d_loss, repeats=n_critic),
+            Phase("g", "g", loss=self._g_loss),
+        )
 
     # ------------------------------------------------------------------ declarations
     @property
@@ -175,30 +181,29 @@ class LatentGAN(Family):
         x, y = batch
         return x[index], (y[index] if self.conditional else None)
 
-    def phase_loss(self, phase: Phase, item: Any, ctx: StepContext) -> tuple[Tensor, dict]:
+    def _d_loss(self, item: tuple[Tensor, Any], ctx: StepContext) -> tuple[Tensor, dict]:
+        """D's update on a real batch and as many fakes (with the real batch's labels)."""
         real, y = item
-        if phase.name == "d":
-            return self._d_loss(real, y, ctx)
-        return self._g_loss(real.shape[0], ctx)
-
-    def _d_loss(self, real: Tensor, y: Tensor | None, ctx: StepContext) -> tuple[Tensor, dict]:
         with torch.no_grad():
             fake = call_net(self.generator, self.sample_z(real.shape[0], ctx.generator), y)
-        # raw outputs in float32 for the loss, also under mixed precision
-        real_out = full(call_net(self.discriminator, real, y))
-        fake_out = full(call_net(self.discriminator, fake, y))
-        loss = self.loss.d_loss(real_out, fake_out)
-        d_update = ctx.step * self.n_critic + ctx.repeat
-        penalty = self._regularize(real, fake, d_update, y, ctx.generator)
-        real_out, fake_out = real_out.detach(), fake_out.detach()
-        stats = {"d_loss": loss.detach(), "d_real": real_out.mean(), "d_fake": fake_out.mean()}
-        accuracy = self.loss.accuracy(real_out, fake_out)
-        if accuracy is not None:
-            stats["d_acc"] = accuracy
-        if penalty is None:
-            return loss, stats
-        stats["penalty"] = penalty.detach()
-        return loss + penalty, stats
+        d = conditioned(self.discriminator, y)
+        step = self.d_step(d, real, fake, ctx, penalized=self.penalized(self.discriminator, y))
+        return step.loss, step.stats()
+
+    def penalized(
+        self, net: Callable[..., Tensor], y: Tensor | None
+    ) -> Callable[[Tensor, Tensor], tuple[Callable, Tensor, Tensor]]:
+        """What the regularizers act on (``Family.d_step``'s ``penalized``): D ``net`` (D, or
+        the unrolled GAN's functional call of D) with the real labels, on the samples; a
+        packed D on the packs it sees, (B/m, m·...)."""
+
+        def view(real: Tensor, fake: Tensor) -> tuple[Callable, Tensor, Tensor]:
+            if self.pack > 1:
+                packs = pack(real, self.pack), pack(fake, self.pack)
+                return functools.partial(net, packed=True), *packs
+            return (net if y is None else functools.partial(net, y=y)), real, fake
+
+        return view
 
     def _regularize(
         self,
@@ -209,37 +214,21 @@ class LatentGAN(Family):
         generator: torch.Generator,
         net: Callable[..., Tensor] | None = None,
     ) -> Tensor | None:
-        """Sum of the penalties due on this D update, each scaled by its interval; ``net`` is
-        D by default (the unrolled GAN passes a functional call of D with other parameters)."""
-        total = None
-        net = self.discriminator if net is None else net
-        d = net if y is None else functools.partial(net, y=y)
-        if self.pack > 1:  # the penalty acts on the packs D sees: (B/m, m·...)
-            d = functools.partial(net, packed=True)
-            real, fake = pack(real, self.pack), pack(fake, self.pack)
-        for reg in self.regularizers:
-            if d_update % reg.interval:
-                continue
-            penalty = reg.penalty(d, real, fake, generator)
-            if penalty is not None:
-                penalty = reg.interval * penalty
-                total = penalty if total is None else total + penalty
-        return total
+        """The penalties due on D update ``d_update`` (``Family.penalties``) for D (or ``net``)."""
+        view = self.penalized(self.discriminator if net is None else net, y)
+        return self.penalties(*view(real, fake), d_update, generator)
 
-    def _g_loss(self, n: int, ctx: StepContext) -> tuple[Tensor, dict]:
+    def _g_loss(self, item: tuple[Tensor, Any], ctx: StepContext) -> tuple[Tensor, dict]:
+        """G's update through D, on fresh z and uniformly drawn labels."""
+        n = item[0].shape[0]
         y = self.draw_labels(n, ctx.generator)
         fake_out = call_net(self.discriminator, self.g(self.sample_z(n, ctx.generator), y), y)
         loss = self.loss.g_loss(full(fake_out))
-        return loss, {"g_loss": loss.detach()}
+        return loss, {diag.G_LOSS: loss.detach()}
 
     def g(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         """G(z, y) of the trained (not averaged) generator."""
         return call_net(self.generator, z, y)
-
-    def after_update(self, phase: Phase, ctx: StepContext) -> None:
-        if phase.name == "d":
-            for reg in self.regularizers:
-                reg.after_d_step(self.discriminator)
 
     @torch.no_grad()
     def critic(self, x: Tensor) -> Tensor:

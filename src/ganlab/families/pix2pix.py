@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ganlab import diagnostics as diag
 from ganlab.data.spec import DataSpec
-from ganlab.families.base import Family, Phase, StepContext
-from ganlab.families.latent import full
+from ganlab.families.base import Family, Phase, StepContext, full
 from ganlab.families.translation import Translation, apply, side_by_side
 from ganlab.losses import AdversarialLoss, Regularizer
 
@@ -60,7 +60,7 @@ class Pix2Pix(Family):
         self.loss, self.regularizers = loss, list(regularizers)
         self.l1_weight, self.adversarial_weight = float(l1_weight), float(adversarial_weight)
         self.d_scale, self.seed = float(d_scale), seed
-        self._phases = (Phase("d", "d"), Phase("g", "g"))
+        self._phases = (self.d_phase(self._d_loss), Phase("g", "g", loss=self._g_loss))
 
     @property
     def needs(self) -> tuple[str, bool]:
@@ -74,7 +74,7 @@ class Pix2Pix(Family):
 
     def setup(self, spec: DataSpec, choices: Mapping[str, str] | None = None) -> None:
         """Check that the data is paired, then build G and D for its channels and size."""
-        self.check_data(spec, (choices or {}).get("family"), (choices or {}).get("data"))
+        self.check_data(spec, choices or {})
         c_in, size, _ = spec.shapes["input"]
         c_out = spec.shapes["target"][0]
         self.generator = self.make_generator(in_channels=c_in, out_channels=c_out, image_size=size)
@@ -88,40 +88,28 @@ class Pix2Pix(Family):
     def _d(self, source: Tensor, image: Tensor) -> Tensor:
         return full(self.discriminator(torch.cat([source, image], dim=1)))  # (B, 1, P, P)
 
-    def phase_loss(self, phase: Phase, item: Any, ctx: StepContext) -> tuple[Tensor, dict]:
+    def _d_loss(self, item: tuple[Tensor, Tensor], ctx: StepContext) -> tuple[Tensor, dict]:
+        """D's update on (input, target) and (input, G(input)) pairs, its adversarial loss
+        scaled by ``d_scale``; the regularizers act on D of the input's pairs."""
         source, target = item
-        if phase.name == "d":
-            return self._d_loss(source, target, ctx)
-        return self._g_loss(source, target)
-
-    def _d_loss(self, source: Tensor, target: Tensor, ctx: StepContext) -> tuple[Tensor, dict]:
         with torch.no_grad():
             fake = self.generator(source)
-        real_out, fake_out = self._d(source, target), self._d(source, fake)
-        loss = self.d_scale * self.loss.d_loss(real_out, fake_out)
-        real_out, fake_out = real_out.detach(), fake_out.detach()
-        stats = {"d_loss": loss.detach(), "d_real": real_out.mean(), "d_fake": fake_out.mean()}
-        accuracy = self.loss.accuracy(real_out, fake_out)
-        if accuracy is not None:
-            stats["d_acc"] = accuracy
         d = lambda x: self.discriminator(torch.cat([source, x], dim=1))  # noqa: E731
-        for reg in self.regularizers:
-            penalty = reg.penalty(d, target, fake, ctx.generator)
-            if penalty is not None:
-                loss = loss + penalty
-        return loss, stats
+        step = self.d_step(d, target, fake, ctx, scale=self.d_scale)
+        return step.loss, step.stats()
 
-    def _g_loss(self, source: Tensor, target: Tensor) -> tuple[Tensor, dict]:
+    def _g_loss(self, item: tuple[Tensor, Tensor], ctx: StepContext) -> tuple[Tensor, dict]:
+        """G's update: the adversarial loss of its pairs plus λ·L1 to the target (eq. 4)."""
+        source, target = item
         fake = self.generator(source)
         adversarial = self.loss.g_loss(self._d(source, fake))
         l1 = (fake.float() - target.float()).abs().mean()
         loss = self.adversarial_weight * adversarial + self.l1_weight * l1
-        return loss, {"g_loss": loss.detach(), "g_adv": adversarial.detach(), "l1": l1.detach()}
-
-    def after_update(self, phase: Phase, ctx: StepContext) -> None:
-        if phase.name == "d":
-            for reg in self.regularizers:
-                reg.after_d_step(self.discriminator)
+        return loss, {
+            diag.G_LOSS: loss.detach(),
+            diag.G_ADV: adversarial.detach(),
+            diag.L1: l1.detach(),
+        }
 
     # ------------------------------------------------------------------ sampling
     def translate(self, source: Tensor, direction: str = "ab") -> Tensor:

@@ -23,9 +23,10 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from ganlab import diagnostics as diag
 from ganlab.collectives import mean_tensors_over_ranks
-from ganlab.families.base import Phase, StepContext
-from ganlab.families.latent import LatentGAN, call_net, full
+from ganlab.families.base import StepContext, full
+from ganlab.families.latent import LatentGAN, call_net, conditioned
 from ganlab.unroll import FunctionalOptimizer, check_supported
 
 THROUGH = ("none", "full")
@@ -62,9 +63,9 @@ class UnrolledGAN(LatentGAN):
     def check_optimizers(self, factories: Mapping[str, Callable[..., Any]]) -> None:
         check_supported(factories["d"]([nn.Parameter(torch.zeros(1))]))
 
-    def phase_loss(self, phase: Phase, item: Any, ctx: StepContext) -> tuple[Tensor, dict]:
-        if phase.name != "g":
-            return super().phase_loss(phase, item, ctx)
+    def _g_loss(self, item: tuple[Tensor, Any], ctx: StepContext) -> tuple[Tensor, dict]:
+        """G's loss against D unrolled ``unroll_steps`` updates ahead (its D phase is the
+        latent GAN's)."""
         real, y_real = item
         n = real.shape[0]
         y = self.draw_labels(n, ctx.generator)  # drawn as the latent GAN draws them
@@ -75,7 +76,7 @@ class UnrolledGAN(LatentGAN):
             # a zero-sum game's real term depends on G through the unrolled D (eq. 12)
             real_term = self.loss.g_real(full(call_net(self._functional(state), real, y_real)))
             loss = loss if real_term is None else loss + real_term
-        return loss, {"g_loss": loss.detach()}
+        return loss, {diag.G_LOSS: loss.detach()}
 
     def unrolled_parameters(
         self,
@@ -134,8 +135,15 @@ class UnrolledGAN(LatentGAN):
         d_update: int,
         ctx: StepContext,
     ) -> Tensor:
-        """D's loss, with the penalties due on D update ``d_update``, for ``net``."""
-        real_out, fake_out = call_net(net, real, y_real), call_net(net, fake, y_fake)
-        loss = self.loss.d_loss(full(real_out), full(fake_out))
-        penalty = self._regularize(real, fake, d_update, y_real, ctx.generator, net)
-        return loss if penalty is None else loss + penalty
+        """D's loss, with the penalties due on D update ``d_update``, for ``net``: the D
+        step of D's own updates (``Family.d_step``)."""
+        step = self.d_step(
+            conditioned(net, y_real),
+            real,
+            fake,
+            ctx,
+            update=d_update,
+            d_fake=conditioned(net, y_fake),
+            penalized=self.penalized(net, y_real),
+        )
+        return step.loss

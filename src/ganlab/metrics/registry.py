@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from ganlab import diagnostics as diag
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -90,10 +92,10 @@ _METRICS = (
     Metric("val/label_rel", "label acc / ceiling", "max", ".3f"),
     Metric("val/cycle_l1", "cycle L1", "min", ".4f", headline=True),
     # training diagnostics (curves)
-    Metric("train/d_loss", "D loss", None),
-    Metric("train/g_loss", "G loss", None),
-    Metric("train/grad_norm/d", "D grad norm", None),
-    Metric("train/grad_norm/g", "G grad norm", None),
+    Metric(diag.logged(diag.D_LOSS), "D loss", None),
+    Metric(diag.logged(diag.G_LOSS), "G loss", None),
+    Metric(diag.logged(diag.GRAD_NORM_D), "D grad norm", None),
+    Metric(diag.logged(diag.GRAD_NORM_G), "G grad norm", None),
 )
 METRICS: dict[str, Metric] = {m.key: m for m in _METRICS}
 
