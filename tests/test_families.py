@@ -319,5 +319,10 @@ def test_a_translation_sweep_ends_in_its_table_and_report(experiment, swept, met
     jobs = json.loads((sweep / "sweep_summary.json").read_text())
     assert [job["status"] for job in jobs] == ["completed", "completed"], jobs
     assert all(metric in job["metrics"] for job in jobs), jobs
+    # optimized_metric is checked against the declared keys: they hold what the jobs logged
+    from test_logged_keys import declared
+
+    keys = declared([f"experiment={experiment}", *extra, *TINY], tmp_path / "built")
+    assert all({k for k in job["metrics"] if k.startswith("val/")} <= keys for job in jobs)
     assert (sweep / "report.html").is_file()
     assert f"report: {sweep / 'report.html'}" in result.stdout + result.stderr

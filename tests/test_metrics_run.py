@@ -62,6 +62,14 @@ def test_metrics_are_logged_on_schedule_with_provenance(run):
     assert (run_dir / "checkpoints" / "best.ckpt").is_file()
 
 
+def test_the_logged_metrics_are_the_declared_ones(run, tmp_path):
+    """What ``optimized_metric`` is checked against before training (``may_log``) is what the
+    run logged (an unconditional model: no class accuracy)."""
+    from test_logged_keys import declared, logged
+
+    assert logged(run[0]) == declared(RUN, tmp_path)
+
+
 def test_real_statistics_are_cached(run, tmp_path, caplog):
     caplog.set_level(logging.INFO)
     run_train(tmp_path, *RUN)

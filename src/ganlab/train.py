@@ -153,6 +153,7 @@ def build(
         "slurm_job": job_id(),  # a requeued job knows its own run by it (ganlab.cluster)
     }
     callbacks = [build_node(c, "callback") for c in cfg.callbacks.values() if c]
+    check_logged(cfg.get("optimized_metric"), callbacks, data, family)
     # checkpoints last: a signal that lands during a step's evaluation or sample grid is
     # still saved at that step
     callbacks.sort(key=lambda c: isinstance(c, Checkpoint))
@@ -195,6 +196,26 @@ def check_optimized_metric(key: str | None) -> None:
         raise UserError(
             f"optimized_metric={key} is not a metric ganlab logs: choose one of {known} "
             "(CycleGAN's per direction: val/ab/<metric>, val/ba/<metric>)"
+        )
+
+
+def check_logged(key: str | None, callbacks: list[Any], data: Any, family: Any) -> None:
+    """Before training: ``optimized_metric`` must be among the ``val/`` keys that this run's
+    callbacks can log for its data and family (``may_log``), else the run would train and
+    then have nothing to return; the message lists what this run does log. A callback that
+    logs ``val/`` metrics declares them (``may_log``, as ``callbacks.schedule.Scheduled``);
+    one that does not is taken to log none."""
+    if not key or not str(key).startswith("val/"):
+        return
+    logged = set().union(*(c.may_log(data, family) for c in callbacks if hasattr(c, "may_log")))
+    # a run that evaluates nothing (its metrics callback removed) returns nothing, as before
+    if logged and str(key) not in logged:
+        from ganlab.metrics.registry import order
+
+        shown = ", ".join(sorted((k for k in logged if "class_frac" not in k), key=order))
+        raise UserError(
+            f"optimized_metric={key} is not logged by this run ({data.spec.words}, "
+            f"family {type(family).__name__}): choose one of {shown}"
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
@@ -46,6 +47,9 @@ class ToyEvaluator(Scheduled):
 
     def act(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         self.evaluate(trainer, module)
+
+    def metric_names(self, data: Any, family: Any) -> set[str]:
+        return set(data.distribution.metric_names)
 
     def evaluate(self, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
         dist = trainer.datamodule.data.distribution

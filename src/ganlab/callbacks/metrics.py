@@ -57,6 +57,9 @@ class ImageMetrics(SummaryPart, Scheduled):
     def act(self, trainer: pl.Trainer, module: GANModule) -> None:
         self.evaluate(trainer, module)
 
+    def metric_names(self, data: Any, family: Any) -> set[str]:
+        return self.scorer.names(data.spec, conditional=family.num_classes > 0)
+
     def evaluate(self, trainer: pl.Trainer, module: GANModule) -> dict[str, float]:
         if not self.scorer.ready:
             self._prepare(trainer, module)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import lightning.pytorch as pl
 
@@ -56,3 +57,15 @@ class Scheduled(pl.Callback):
 
     def act(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         raise NotImplementedError
+
+    def may_log(self, data: Any, family: Any) -> set[str]:
+        """The ``val/`` keys this callback can log for ``data`` and ``family`` (none when it
+        does not serve the data's kind): what ``optimized_metric`` is checked against before
+        training. A superset is safe; a key missing here would refuse a valid choice."""
+        if self.kinds and data.spec.kind not in self.kinds:
+            return set()
+        return {f"val/{name}" for name in self.metric_names(data, family)}
+
+    def metric_names(self, data: Any, family: Any) -> set[str]:
+        """The names (without ``val/``) this callback logs for a data kind it serves."""
+        return set()

@@ -26,6 +26,9 @@ from ganlab.metrics.scorer import ImageScorer
 log = logging.getLogger(__name__)
 
 
+CLOSENESS = ("l1", "psnr", "ssim")
+
+
 def closeness(output: Tensor, target: Tensor) -> dict[str, float]:
     """L1, PSNR (dB) and SSIM of images in [-1, 1] (data range 2)."""
     output, target = output.float(), target.float()
@@ -81,6 +84,14 @@ class TranslationMetrics(SummaryPart, Scheduled):
             "metrics at step %d: %s", step, ", ".join(f"{k} {v:.4g}" for k, v in values.items())
         )
         self.keep.update(trainer, values)
+
+    def metric_names(self, data: Any, family: Any) -> set[str]:
+        per_direction = {*CLOSENESS, "psnr_input", "ssim_input", "cycle_l1"}
+        per_direction |= {m for m in self.metrics if m in ("fid", "kid")}
+        per_direction |= {"label_acc", "classifier_acc", "label_rel"}
+        # one direction (Pix2Pix) logs val/<metric>, several (CycleGAN) val/<direction>/<metric>
+        prefixes = [f"{d}/" for d in family.sources] if len(family.sources) > 1 else [""]
+        return {f"{prefix}{name}" for prefix in prefixes for name in per_direction}
 
     def _score(self, t: Translation, device: Any) -> dict[str, float]:
         out: dict[str, float] = {}

@@ -24,6 +24,8 @@ class ToyDistribution:
     """A distribution we can sample from and score generated samples against."""
 
     dim: int
+    #: the keys of ``evaluate``'s result
+    metric_names: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         self._floors: dict[int, dict[str, float]] = {}  # sample size -> real-vs-real floors
@@ -62,6 +64,8 @@ class ToyDistribution:
 
 class GaussianMixture(ToyDistribution):
     """Equal-weight mixture of isotropic Gaussians with a common std."""
+
+    metric_names = ("modes", "hq", "rkl", "mode_spread", "spread", "mmd", "mmd_floor")
 
     def __init__(self, means: Sequence[Sequence[float]] | Tensor, std: float) -> None:
         self.means = torch.as_tensor(means, dtype=torch.float32)  # (K, D)
@@ -160,6 +164,7 @@ class Gaussian1D(ToyDistribution):
     """The classic 1-D toy: real data N(mean, std²)."""
 
     dim = 1
+    metric_names = ("mean", "std", "w1", "ks", "spread", "w1_floor", "ks_floor")
 
     def __init__(self, mean: float = 4.0, std: float = 1.25) -> None:
         if std <= 0:

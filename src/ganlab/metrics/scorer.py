@@ -20,6 +20,15 @@ log = logging.getLogger(__name__)
 
 EXTRACTORS = ("classifier", "inception")
 FIDELITY = ("fid", "kid", "is", "pr")
+#: what each requested metric logs (``_fidelity``, ``_modes``); ``spread`` comes with any of
+#: FIDELITY, ``class_frac/<c>`` with ``modes`` on 10-class data
+NAMES = {
+    "fid": ("fid",),
+    "kid": ("kid", "kid_std"),
+    "is": ("is", "is_std"),
+    "pr": ("precision", "recall", "density", "coverage"),
+    "modes": ("modes", "rkl", "classifier_acc"),
+}
 STACKED_MODES = 1000  # 3 channels x 10 digits (VEEGAN/PacGAN stacked MNIST)
 
 
@@ -114,6 +123,19 @@ class ImageScorer:
         self.channels = 1  # of the last samples scored (3: stacked, 1,000 modes)
         self.real_extracted: list[int] = []  # real images each rank extracted in prepare
         self.ready = False
+
+    def names(self, spec: Any, conditional: bool = False) -> set[str]:
+        """What ``score`` can return for data of ``spec`` (``DataSpec``): the requested
+        metrics' names; mode coverage only where the data has a classifier."""
+        wanted = [m for m in self.metrics if m != "modes" or spec.classifier is not None]
+        names = {name for m in wanted for name in NAMES[m]}
+        if set(wanted) & set(FIDELITY):
+            names.add("spread")
+        if "modes" in wanted:
+            names |= {f"class_frac/{c}" for c in range(10)}
+            if conditional:
+                names.add("class_acc")
+        return names
 
     def prepare(
         self, datamodule: Any, device: torch.device | str, across_ranks: bool = False
