@@ -19,6 +19,7 @@ import torch
 
 from ganlab.checkpoints import load_trained
 from ganlab.errors import UserError, run_command
+from ganlab.families.protocols import CanTranslate
 from ganlab.options import check_device, parse_options
 from ganlab.pictures import save_images
 from ganlab.sample import CKPT_HINT
@@ -49,7 +50,7 @@ def translate(opts: TranslateOptions) -> list[Path]:
     files = find_images(root, "input")  # before the checkpoint is read
     trained = load_trained(opts.ckpt, ema=opts.ema, device=opts.device)
     family = trained.family
-    if not family.sources:
+    if not isinstance(family, CanTranslate):
         raise UserError(
             f"translate needs a translation model (pix2pix, cyclegan); this checkpoint is "
             f"{family.name}: use python -m ganlab.sample"

@@ -12,20 +12,21 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from ganlab import diagnostics as diag
 from ganlab.metrics.registry import metric
 from ganlab.report.jobs import Job
 
 # what the curves show, after the optimized metric: quality, then the two players
+GRAD_NORMS = (diag.logged(diag.GRAD_NORM_G), diag.logged(diag.GRAD_NORM_D))
 CURVES = (
     "val/fid",
     "val/modes",
     "val/hq",
-    "train/d_loss",
-    "train/g_loss",
-    "train/grad_norm/g",
-    "train/grad_norm/d",
+    diag.logged(diag.D_LOSS),
+    diag.logged(diag.G_LOSS),
+    *GRAD_NORMS,
 )
-LOG_SCALE = ("train/grad_norm/g", "train/grad_norm/d")  # a vanishing gradient spans decades
+LOG_SCALE = GRAD_NORMS  # a vanishing gradient spans decades
 
 Series = dict[str, tuple[list[int], list[float]]]  # key -> (steps, values)
 
