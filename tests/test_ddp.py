@@ -272,6 +272,18 @@ def test_strategy_rejects_ddp_options():
         GANDDPStrategy(find_unused_parameters=True)
 
 
+def assert_ranks_equal_one_process(ddp: Path, ref: Path, ranks: str) -> None:
+    """The 2 processes' final states (``ddp``) are bit-identical to each other and equal the
+    1-process run with the doubled batch (``ref``), which trained (``ranks`` names them)."""
+    final0, final1 = (torch.load(ddp / f"final_rank{r}.pt", weights_only=True) for r in (0, 1))
+    final_ref = torch.load(ref / "final_rank0.pt", weights_only=True)
+    init = torch.load(ref / "init_rank0.pt", weights_only=True)
+    assert any(not torch.equal(final_ref[k], init[k]) for k in final_ref), "nothing trained"
+    for key in final_ref:
+        assert torch.equal(final0[key], final1[key]), f"{key} differs between the {ranks}"
+        assert_close(final0[key], final_ref[key], rtol=1e-10, atol=1e-12, msg=key)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [*CASES, *RUNNERS])
 def test_two_ranks_match_one_process_with_twice_the_batch(name, tmp_path):

@@ -21,7 +21,7 @@ from torch.testing import assert_close
 
 from conftest import run_train
 from test_ddp import HERE as TEST_DDP
-from test_ddp import run_case
+from test_ddp import assert_ranks_equal_one_process, run_case
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 STEPS = 80
@@ -115,10 +115,4 @@ def test_two_torchrun_nodes_stop_together_resume_exactly_and_equal_one_process(t
     assert_close(_state(cut)["state_dict"], _state(full)["state_dict"], rtol=0, atol=0)
     assert (cut / "metrics.csv").read_text() == (full / "metrics.csv").read_text()
 
-    final0, final1 = (torch.load(ddp / f"final_rank{r}.pt", weights_only=True) for r in (0, 1))
-    final_ref = torch.load(ref / "final_rank0.pt", weights_only=True)
-    init = torch.load(ref / "init_rank0.pt", weights_only=True)
-    assert any(not torch.equal(final_ref[k], init[k]) for k in final_ref), "nothing trained"
-    for key in final_ref:
-        assert torch.equal(final0[key], final1[key]), f"{key} differs between the nodes"
-        assert_close(final0[key], final_ref[key], rtol=1e-10, atol=1e-12, msg=key)
+    assert_ranks_equal_one_process(ddp, ref, "nodes")

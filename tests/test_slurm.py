@@ -18,7 +18,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from test_ddp import run_case
+from test_ddp import assert_ranks_equal_one_process, run_case
 
 HERE = Path(__file__).resolve().parent
 STEPS = 400  # the pre-empted and the cancelled jobs are signalled once they pass step 50
@@ -157,13 +157,7 @@ def test_ddp_over_two_slurm_tasks_equals_one_process_with_twice_the_batch(slurm_
     output, _ = srun.communicate(timeout=240)
     assert srun.returncode == 0, output[-3000:]
     assert "All distributed processes registered. Starting with 2 processes" in output
-    final0, final1 = (torch.load(ddp / f"final_rank{r}.pt", weights_only=True) for r in (0, 1))
-    final_ref = torch.load(ref / "final_rank0.pt", weights_only=True)
-    init = torch.load(ref / "init_rank0.pt", weights_only=True)
-    assert any(not torch.equal(final_ref[k], init[k]) for k in final_ref), "nothing trained"
-    for key in final_ref:
-        assert torch.equal(final0[key], final1[key]), f"{key} differs between the SLURM tasks"
-        assert_close(final0[key], final_ref[key], rtol=1e-10, atol=1e-12, msg=key)
+    assert_ranks_equal_one_process(ddp, ref, "SLURM tasks")
 
 
 def test_submitit_warns_once_that_sacct_failed(caplog):
