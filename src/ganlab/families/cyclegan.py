@@ -101,7 +101,7 @@ class CycleGAN(Family):
     ) -> None:
         super().__init__()
         self.make_generator, self.make_discriminator = generator, discriminator
-        self.loss, self.regularizers = loss, list(regularizers)
+        self.loss, self.regularizers = loss, nn.ModuleList(regularizers)
         self.cycle_weight, self.identity_weight = float(cycle_weight), float(identity_weight)
         self.adversarial_weight, self.pool_size, self.seed = adversarial_weight, pool_size, seed
         self._phases = (Phase("g", "g", loss=self._g_loss), self.d_phase(self._d_loss))

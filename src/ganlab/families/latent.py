@@ -96,7 +96,7 @@ class LatentGAN(Family):
             raise ValueError(f"model.pack must be >= 1 samples per D input, got {pack}")
         self.latent = Latent(latent_dim, latent_dist)
         self.make_generator, self.make_discriminator = generator, discriminator
-        self.loss, self.regularizers = loss, list(regularizers)
+        self.loss, self.regularizers = loss, nn.ModuleList(regularizers)
         self.data_kind, self.n_critic = data_kind, n_critic
         self.conditional, self.seed, self.pack = conditional, seed, pack
         self.num_classes = 0
