@@ -120,3 +120,16 @@ def test_unrolled_look_ahead_uses_the_anchors_without_moving_them():
     assert_close(lecam.state_dict(), state, rtol=0, atol=0)
     plain = family(k=3, through="none")
     assert not torch.equal(loss, g_loss(plain, trained_d_optimizer(plain)))
+
+
+def test_cyclegan_refuses_lecam_in_one_line():
+    """CycleGAN's two Ds would share one pair of anchors: refused before any net is built."""
+    from ganlab.data.spec import DataSpec
+    from ganlab.errors import UserError
+    from ganlab.families.cyclegan import CycleGAN
+    from ganlab.losses import LeastSquaresLoss
+
+    fam = CycleGAN(None, None, LeastSquaresLoss(), regularizers=[LeCam()])
+    with pytest.raises(UserError, match="cyclegan trains two Ds, and LeCam keeps state") as err:
+        fam.setup(DataSpec("domains", {"a": (1, 16, 16), "b": (1, 16, 16)}))
+    assert "\n" not in str(err.value)
