@@ -35,6 +35,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -93,8 +94,9 @@ def _z(trained: Trained, n: int, seed: int | None, truncation: Truncation | None
     return family.latent.draw(n, generator, truncation)
 
 
-def truncation(opts: SampleOptions) -> Truncation | None:
-    """The truncation ``opts`` ask for, or None; ``UserError`` for a bad value or mode."""
+def truncation(opts: Any) -> Truncation | None:
+    """The truncation that a command's options (``truncation``, ``truncation_mode``: those of
+    sample and evaluate) ask for, or None; ``UserError`` for a bad value or mode."""
     if opts.truncation is None:
         if opts.truncation_mode != "auto":
             raise UserError(
@@ -107,14 +109,13 @@ def truncation(opts: SampleOptions) -> Truncation | None:
         raise UserError(str(err)) from None
 
 
-def _check_truncation(trained: Trained, trunc: Truncation | None, opts: SampleOptions) -> None:
-    """``UserError`` when the model's latent cannot take ``trunc``, or the figure asked for."""
+def truncation_fits(trained: Trained, trunc: Truncation | None) -> str | None:
+    """The mode ``trunc`` takes for the checkpoint's latent (None: no truncation);
+    ``UserError`` when that latent cannot take it."""
     if trunc is None:
-        return
-    if opts.arithmetic is not None or opts.direction is not None:
-        raise UserError("truncation= applies to samples and interpolations, not to arithmetic=")
+        return None
     try:
-        trained.family.latent.truncation_mode(trunc)
+        return trained.family.latent.truncation_mode(trunc)
     except ValueError as err:
         raise UserError(str(err)) from None
 
@@ -182,8 +183,10 @@ def sample(opts: SampleOptions) -> Path:
         raise UserError(f"this model makes {made} (or a folder), not out={out}")
     n, columns = opts.n, opts.columns
     trunc = truncation(opts)
-    _check_truncation(trained, trunc, opts)
+    truncation_fits(trained, trunc)
     if opts.arithmetic is not None or opts.direction is not None:
+        if trunc is not None:
+            raise UserError("truncation= applies to samples and interpolations, not arithmetic=")
         if kind != "grid":
             raise UserError(
                 f"arithmetic= and direction= draw one figure: use out=<file>.png, not out={out}"
