@@ -26,7 +26,13 @@ from torch.testing import assert_close
 from ganlab.data.spec import DataSpec
 from ganlab.data.toy import ring
 from ganlab.families import LatentGAN
-from ganlab.losses import GradientPenalty, NonSaturatingLoss, R1Penalty, WassersteinLoss
+from ganlab.losses import (
+    GradientPenalty,
+    LeCam,
+    NonSaturatingLoss,
+    R1Penalty,
+    WassersteinLoss,
+)
 from ganlab.module import GANModule
 from ganlab.nets import MLP
 from ganlab.strategy import GANDDPStrategy
@@ -122,6 +128,8 @@ CASES = {
     "wgan_gp": dict(
         loss=WassersteinLoss, n_critic=3, ema=0.0, reg=lambda: SharedGradientPenalty(10.0)
     ),
+    # LeCam: its anchors (batch means of D's outputs averaged over the ranks) are state
+    "nonsat_lecam": dict(loss=NonSaturatingLoss, n_critic=2, ema=0.0, reg=lambda: LeCam(0.3)),
 }
 
 
@@ -308,6 +316,8 @@ def test_two_ranks_match_one_process_with_twice_the_batch(name, tmp_path):
     assert final0.keys() == final_ref.keys()
     moved = [k for k in final0 if not torch.equal(final_ref[k], init0[k])]
     nets = {k.split(".")[1] for k in moved}
+    if name == "nonsat_lecam":  # the anchors moved, and are equal on both ranks (above)
+        assert "family.regularizers.0.ema_real" in moved
     assert nets >= ({"g_ab", "g_ba", "d_a", "d_b"} if name == "cyclegan" else {"generator",
                     "discriminator"}), f"training did not move every net: {nets}"  # fmt: skip
     for key in final0:

@@ -91,6 +91,20 @@ def test_evaluate_command_matches_the_run(run, tmp_path):
     assert report["mode_fractions"] == pytest.approx(fractions, rel=1e-5)
 
 
+def test_evaluate_with_truncation(run):
+    """``truncation=1 truncation_mode=mean`` scores exactly the untruncated samples; the
+    resampled ones (|z_i| <= 0.5) score otherwise, and the report says how they were drawn."""
+    ckpt = str(run[0] / "checkpoints" / "last.ckpt")
+    plain = evaluate(EvaluateOptions(ckpt=ckpt, n=200, n_real=500, metrics="fid,pr"))
+    one = evaluate(EvaluateOptions(ckpt=ckpt, n=200, n_real=500, metrics="fid,pr",
+                                   truncation=1.0, truncation_mode="mean"))  # fmt: skip
+    half = evaluate(EvaluateOptions(ckpt=ckpt, n=200, n_real=500, metrics="fid,pr",
+                                    truncation=0.5))  # fmt: skip
+    assert one["metrics"] == plain["metrics"] and plain["truncation"] is None
+    assert half["metrics"]["fid"] != plain["metrics"]["fid"]
+    assert half["truncation"] == {"psi": 0.5, "mode": "resample"}
+
+
 def test_evaluating_a_checkpoint_imports_no_training_machinery(run, tmp_path):
     """The whole command (checkpoint, data module, real images, classifier, metrics) runs
     without Lightning or W&B: the data modules are plain objects (``ganlab.data.base``)."""
@@ -182,6 +196,7 @@ def test_image_sweep_ends_with_a_table_of_fid(tmp_path):
         (["metrics=fid,sharpness"], "unknown metrics ['sharpness']"),
         (["n=1"], "n must be >= 2"),
         (["ckpt=TOY"], "evaluate scores image models"),
+        (["truncation=0"], "truncation must be a number > 0"),
     ],
 )
 def test_evaluate_mistakes_are_one_line(extra, message, run, tmp_path, capsys):

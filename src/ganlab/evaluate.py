@@ -4,7 +4,9 @@ are written as JSON (default: ``<checkpoint>_metrics.json`` beside it).
 
 Keys: ``n`` samples (the run's evaluation z), ``n_real`` real images of ``split`` (train or
 test), ``extractor`` (classifier or inception; ``inception_weights=PATH`` for an offline
-weights file), ``ema=false`` for the raw generator, ``device``, ``out``.
+weights file), ``ema=false`` for the raw generator, ``device``, ``out``;
+``truncation=PSI`` (``truncation_mode=auto|resample|mean``) scores truncated samples, as
+``python -m ganlab.sample`` draws them.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ganlab.checkpoints import load_trained, rebuild_data
 from ganlab.data.sources import SPLITS
 from ganlab.errors import UserError, one_line, run_command
 from ganlab.options import at_most, check_device, parse_options
-from ganlab.sample import CKPT_HINT
+from ganlab.sample import CKPT_HINT, truncation, truncation_fits
 
 MAX_SAMPLES = 200_000  # generated at once for one evaluation
 
@@ -41,6 +43,8 @@ class EvaluateOptions:
     device: str = "cpu"
     out: str | None = None
     cache_dir: str | None = None
+    truncation: float | None = None  # the truncation trick, as in ganlab.sample
+    truncation_mode: str = "auto"
 
 
 def _datamodule(config: Any, spec: Any) -> Any:
@@ -82,6 +86,7 @@ def _check(opts: EvaluateOptions) -> None:
     if opts.extractor not in EXTRACTORS:
         raise UserError(f"extractor={opts.extractor}: choose one of {', '.join(EXTRACTORS)}")
     check_device(opts.device)
+    truncation(opts)
 
 
 def evaluate(opts: EvaluateOptions) -> dict[str, Any]:
@@ -106,12 +111,15 @@ def evaluate(opts: EvaluateOptions) -> dict[str, Any]:
     start = time.perf_counter()
     scorer.prepare(_datamodule(trained.config, trained.spec), opts.device)
     labels = family.fixed_labels(opts.n)
-    samples = family.generate(opts.n).float()
+    trunc = truncation(opts)
+    mode = truncation_fits(trained, trunc)
+    samples = family.generate(opts.n, z=family.fixed_z(opts.n, truncation=trunc)).float()
     values = scorer.score(samples, None if labels is None else labels.cpu())
     return {
         "checkpoint": str(opts.ckpt),
         "step": trained.step,
         "generator": "ema" if trained.ema else "raw",
+        "truncation": None if trunc is None else {"psi": trunc.psi, "mode": mode},
         "metrics": values,
         "mode_fractions": scorer.fractions,
         "provenance": scorer.provenance,

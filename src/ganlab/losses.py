@@ -7,6 +7,8 @@ which loss it holds.
 
 A regularizer is applied in the D phase every ``interval`` D updates; a penalty applied
 lazily is multiplied by its interval (Karras et al. 2020, "lazy regularization", sec. 4).
+A regularizer may also penalize D's raw outputs (``output_penalty``) and track them
+(``observe``): LeCam (Tseng et al. 2021).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ganlab.collectives import mean_tensors_over_ranks
 
 
 class AdversarialLoss:
@@ -128,8 +132,11 @@ class LeastSquaresLoss(AdversarialLoss):
 # --------------------------------------------------------------------------- regularizers
 
 
-class Regularizer:
+class Regularizer(nn.Module):
     """A D-phase regularizer: a penalty added to D's loss and/or a hook after D's update.
+
+    A module, so state it keeps (LeCam's anchors) is a buffer of the family: saved in the
+    checkpoint, restored on resume, moved with the nets.
 
     Args:
         weight: multiplier of the penalty.
@@ -146,6 +153,7 @@ class Regularizer:
             raise ValueError(f"{type(self).__name__}: interval must be >= 1, got {interval}")
         if weight < 0:
             raise ValueError(f"{type(self).__name__}: weight must be >= 0, got {weight}")
+        super().__init__()
         self.weight = float(weight)
         self.interval = int(interval)
 
@@ -155,6 +163,16 @@ class Regularizer:
         """The penalty to add to D's loss on this update, or None. Randomness, if any,
         comes from ``generator`` (the module's step-seeded stream: exact resume)."""
         return None
+
+    def output_penalty(self, real_out: Tensor, fake_out: Tensor) -> Tensor | None:
+        """The penalty on D's raw outputs (float32, with their graph) of this update, or
+        None; due, and scaled, as ``penalty`` is."""
+        return None
+
+    def observe(self, real_out: Tensor, fake_out: Tensor) -> None:
+        """Sees D's raw outputs (detached) of every D update, before its penalties: for
+        state that tracks D (LeCam's anchors). Not called for hypothetical D updates (the
+        unrolled GAN's look-ahead)."""
 
     @torch.no_grad()
     def after_d_step(self, d: nn.Module) -> None:
@@ -207,6 +225,62 @@ class R1Penalty(Regularizer):
     ) -> Tensor:
         grad = _input_gradient(d, real)
         return 0.5 * self.weight * grad.pow(2).sum(dim=1).mean()
+
+
+class LeCam(Regularizer):
+    """LeCam regularization (Tseng et al. 2021, eq. 3): λ (E[(D(x) - α_F)²] + E[(D(G(z)) -
+    α_R)²]), with α_R, α_F exponential moving averages of D's mean output on real and on
+    fake samples. It keeps D's outputs near the values it gave the other side of late, which
+    bounds the LeCam divergence that D's objective then minimises; it helps most with little
+    data.
+
+    As in the authors' code (google/lecam-gan, ``lecam_loss.py``), the anchors are updated
+    with the update's batch means before the penalty (decay 0.99), from zero and with
+    TensorFlow's zero-debias (divided by 1 - decay^t after t updates); the penalty is
+    eq. 3's squares (their code keeps only the one-sided parts, relu(D(x) - α_F) and
+    relu(α_R - D(G(z)))). Under data parallelism the batch means are averaged over the
+    processes, so every rank holds the same anchors.
+
+    Args:
+        weight: λ. The paper uses 0.3 for BigGAN (hinge loss) on CIFAR and 0.01 for
+            StyleGAN2 (logistic loss, whose logits are larger); the default 0.01 suits
+            ganlab's default, non-saturating (logistic) loss.
+        interval: lazy regularization, as for every regularizer (the anchors are updated on
+            every D update).
+        decay: the anchors' EMA decay per D update.
+    """
+
+    def __init__(self, weight: float = 0.01, interval: int = 1, decay: float = 0.99) -> None:
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"LeCam: decay must be in [0, 1), got {decay}")
+        super().__init__(weight, interval)
+        self.decay = float(decay)
+        # biased EMAs of the batch means of D(x), D(G(z)), and the updates seen (debiasing)
+        self.register_buffer("ema_real", torch.zeros(()))
+        self.register_buffer("ema_fake", torch.zeros(()))
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
+
+    @property
+    def anchors(self) -> tuple[Tensor, Tensor]:
+        """(α_R, α_F): the zero-debiased EMAs of D's mean output on real and on fake."""
+        debias = 1 - self.decay ** self.updates.clamp_min(1).double()
+        return self.ema_real / debias.float(), self.ema_fake / debias.float()
+
+    @torch.no_grad()
+    def observe(self, real_out: Tensor, fake_out: Tensor) -> None:
+        means = mean_tensors_over_ranks([real_out.mean(), fake_out.mean()], differentiable=False)
+        self.ema_real.lerp_(means[0].to(self.ema_real), 1 - self.decay)
+        self.ema_fake.lerp_(means[1].to(self.ema_fake), 1 - self.decay)
+        self.updates += 1
+
+    def output_penalty(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
+        alpha_real, alpha_fake = self.anchors
+        # Tseng et al. 2021, eq. 3: R_LC = E‖D(x) - α_F‖² + E‖D(G(z)) - α_R‖²
+        reg = (real_out - alpha_fake).pow(2).mean() + (fake_out - alpha_real).pow(2).mean()
+        return self.weight * reg
+
+    def __repr__(self) -> str:
+        return f"LeCam(weight={self.weight}, interval={self.interval}, decay={self.decay})"
 
 
 class WeightClipping(Regularizer):

@@ -1,4 +1,5 @@
-"""``python -m ganlab.sample ckpt=PATH [n=64] [out=samples.png] [class=3] [interpolate=4]``:
+"""``python -m ganlab.sample ckpt=PATH [n=64] [out=samples.png] [class=3] [interpolate=4]
+[truncation=0.5]``:
 images (or points) from a trained latent GAN.
 
 - ``out=*.png`` (or .jpg): a grid of ``n`` samples, ``columns`` per row; a conditional
@@ -7,6 +8,12 @@ images (or points) from a trained latent GAN.
   conditional.
 - ``interpolate=K``: a strip of K spherical walks of ``steps`` images between z pairs.
 - ``out=*.csv``: points of a vector (toy) model, one per line.
+- ``truncation=PSI``: the truncation trick, fidelity for variety (``ganlab.latent``).
+  ``truncation_mode=auto`` (default) is ``resample`` for Gaussian z: every coordinate
+  with |z_i| > PSI is redrawn until inside (BigGAN, Brock et al. 2019; e.g. 0.5);
+  ``mean`` (the default for uniform z) moves z toward the latent's mean, z̄ + PSI (z - z̄)
+  (StyleGAN's truncation, in z space; 1 = none, e.g. 0.7). For grids, folders, points and
+  interpolations; the truncated z are as reproducible as the untruncated ones.
 - ``arithmetic=A-B+C``: latent arithmetic (Radford et al. 2016, fig. 7) on groups of samples
   chosen by label (``label:7``), measured attribute (``thick``, ``thin``, ``right``,
   ``left``) or fixed-z index (``z:0,5``): each group, its mean image, the result and
@@ -28,6 +35,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,6 +44,7 @@ from torch import Tensor
 from ganlab.arithmetic import figure
 from ganlab.checkpoints import Trained, load_trained
 from ganlab.errors import UserError, run_command
+from ganlab.latent import Truncation
 from ganlab.options import at_most, check_device, parse_options
 from ganlab.pictures import save_images
 
@@ -65,6 +74,9 @@ class SampleOptions:
     quantile: float = 0.1
     noise: float = 0.25
     span: float = 1.0
+    # the truncation trick (ganlab.latent.Truncation)
+    truncation: float | None = None
+    truncation_mode: str = "auto"
 
 
 def _at_least(value: int, minimum: int, key: str) -> int:
@@ -73,12 +85,39 @@ def _at_least(value: int, minimum: int, key: str) -> int:
     return value
 
 
-def _z(trained: Trained, n: int, seed: int | None) -> Tensor:
-    """The run's evaluation z by default, or the stream of ``seed``."""
+def _z(trained: Trained, n: int, seed: int | None, truncation: Truncation | None) -> Tensor:
+    """The run's evaluation z by default, or the stream of ``seed``; truncated when asked."""
     family = trained.family
     if seed is None:
-        return family.fixed_z(n, trained.device)
-    return family.latent.draw(n, torch.Generator(device=trained.device).manual_seed(seed))
+        return family.fixed_z(n, trained.device, truncation)
+    generator = torch.Generator(device=trained.device).manual_seed(seed)
+    return family.latent.draw(n, generator, truncation)
+
+
+def truncation(opts: Any) -> Truncation | None:
+    """The truncation that a command's options (``truncation``, ``truncation_mode``: those of
+    sample and evaluate) ask for, or None; ``UserError`` for a bad value or mode."""
+    if opts.truncation is None:
+        if opts.truncation_mode != "auto":
+            raise UserError(
+                f"truncation_mode={opts.truncation_mode} needs truncation=PSI (e.g. 0.5)"
+            )
+        return None
+    try:
+        return Truncation(opts.truncation, opts.truncation_mode)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+
+
+def truncation_fits(trained: Trained, trunc: Truncation | None) -> str | None:
+    """The mode ``trunc`` takes for the checkpoint's latent (None: no truncation);
+    ``UserError`` when that latent cannot take it."""
+    if trunc is None:
+        return None
+    try:
+        return trained.family.latent.truncation_mode(trunc)
+    except ValueError as err:
+        raise UserError(str(err)) from None
 
 
 def _labels(trained: Trained, n: int, cls: int | None) -> Tensor | None:
@@ -117,6 +156,7 @@ def _check(opts: SampleOptions) -> tuple[Path, str]:
     kind = output_kind(out)
     check_device(opts.device)
     n = _at_least(opts.n, 1, "n")
+    truncation(opts)
     _at_least(opts.columns, 1, "columns")
     if _at_least(opts.interpolate, 0, "interpolate"):
         steps = _at_least(opts.steps, 2, "steps")
@@ -142,7 +182,11 @@ def sample(opts: SampleOptions) -> Path:
         made = "points, not images: use out=<file>.csv" if points else "images: use out=<file>.png"
         raise UserError(f"this model makes {made} (or a folder), not out={out}")
     n, columns = opts.n, opts.columns
+    trunc = truncation(opts)
+    truncation_fits(trained, trunc)
     if opts.arithmetic is not None or opts.direction is not None:
+        if trunc is not None:
+            raise UserError("truncation= applies to samples and interpolations, not arithmetic=")
         if kind != "grid":
             raise UserError(
                 f"arithmetic= and direction= draw one figure: use out=<file>.png, not out={out}"
@@ -150,13 +194,13 @@ def sample(opts: SampleOptions) -> Path:
         images, per_row = _arithmetic(trained, opts)
         return _write(images, out, per_row, None)
     if opts.interpolate:
-        return _interpolation(trained, opts, out)
+        return _interpolation(trained, opts, out, trunc)
     family = trained.family
     if kind == "grid" and family.num_classes and opts.class_ is None and opts.seed is None:
-        images, columns = family.grid(n, columns)  # the run's grid: a row per class
+        images, columns = family.grid(n, columns, trunc)  # the run's grid: a row per class
         return _write(images.float().cpu(), out, columns, None)
     y = _labels(trained, n, opts.class_)
-    z = _z(trained, n, opts.seed)
+    z = _z(trained, n, opts.seed, trunc)
     for start in range(0, n, CHUNK):  # a folder of 100,000 samples: a chunk at a time
         part = slice(start, start + CHUNK)
         images = family.generate(len(z[part]), z=z[part], y=None if y is None else y[part])
@@ -173,12 +217,14 @@ def _arithmetic(trained: Trained, opts: SampleOptions) -> tuple[Tensor, int]:
     return images.cpu(), columns
 
 
-def _interpolation(trained: Trained, opts: SampleOptions, out: Path) -> Path:
+def _interpolation(
+    trained: Trained, opts: SampleOptions, out: Path, trunc: Truncation | None
+) -> Path:
     rows, steps = opts.interpolate, opts.steps
     family = trained.family
     if opts.seed is None and opts.class_ is None:
-        return _write(family.interpolation(rows, steps).float().cpu(), out, steps, None)
-    z = _z(trained, 2 * rows, opts.seed)
+        return _write(family.interpolation(rows, steps, trunc).float().cpu(), out, steps, None)
+    z = _z(trained, 2 * rows, opts.seed, trunc)
     t = torch.linspace(0, 1, steps, device=trained.device)
     walk = trained.family.latent.interpolate(z[0::2], z[1::2], t).flatten(0, 1)
     y = _labels(trained, rows, opts.class_)

@@ -123,7 +123,8 @@ class Family(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.ema: nn.ModuleDict | None = None
-        self.regularizers: list[Any] = []  # D-phase regularizers (``ganlab.losses``)
+        # D-phase regularizers (``ganlab.losses``): modules, so their state is checkpointed
+        self.regularizers = nn.ModuleList()
 
     # ------------------------------------------------------------------ declarations
     @property
@@ -221,6 +222,7 @@ class Family(nn.Module):
         scale: float = 1.0,
         d_fake: Callable[[Tensor], Tensor] | None = None,
         penalized: Callable[[Tensor, Tensor], tuple[Callable, Tensor, Tensor]] | None = None,
+        observe: bool = True,
     ) -> DStep:
         """One D update's loss: ``scale`` x the adversarial loss of D's raw outputs on what it
         sees of ``real`` and ``fake`` (``d_view``), plus the penalties of the regularizers
@@ -232,15 +234,20 @@ class Family(nn.Module):
             scale: factor on the adversarial loss (Pix2Pix halves D's, not its penalties).
             penalized: (real, fake) as D sees them -> (D, real, fake) as the regularizers see
                 them (PacGAN: the packs); default: ``d``, real, fake.
+            observe: show the regularizers D's outputs (``Regularizer.observe``: LeCam's
+                anchors); False for a hypothetical update (the unrolled GAN's look-ahead).
         """
         real, fake = self.d_view(real, ctx), self.d_view(fake, ctx)
         real_out, fake_out = full(d(real)), full((d if d_fake is None else d_fake)(fake))
         adversarial = self.loss.d_loss(real_out, fake_out)
         if scale != 1.0:
             adversarial = scale * adversarial
+        if observe:
+            for reg in self.regularizers:
+                reg.observe(real_out.detach(), fake_out.detach())
         on = (d, real, fake) if penalized is None else penalized(real, fake)
         update = ctx.update if update is None else update
-        penalty = self.penalties(*on, update, ctx.generator)
+        penalty = self.penalties(*on, update, ctx.generator, outputs=(real_out, fake_out))
         loss = adversarial if penalty is None else adversarial + penalty
         real_out, fake_out = real_out.detach(), fake_out.detach()
         return DStep(
@@ -253,19 +260,29 @@ class Family(nn.Module):
         )
 
     def penalties(
-        self, d: Callable, real: Tensor, fake: Tensor, update: int, generator: torch.Generator
+        self,
+        d: Callable,
+        real: Tensor,
+        fake: Tensor,
+        update: int,
+        generator: torch.Generator,
+        outputs: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor | None:
         """The sum of the penalties of the regularizers due on D update ``update`` (those with
         ``update % interval == 0``), each multiplied by its interval, or None: lazy
-        regularization (Karras et al. 2020, StyleGAN2, sec. 3.1)."""
+        regularization (Karras et al. 2020, StyleGAN2, sec. 3.1). ``outputs``: D's raw
+        outputs (real, fake) of the update, for the penalties on them (LeCam)."""
         total = None
         for reg in self.regularizers:
             if update % reg.interval:
                 continue
-            penalty = reg.penalty(d, real, fake, generator)
-            if penalty is not None:
-                penalty = reg.interval * penalty
-                total = penalty if total is None else total + penalty
+            terms = [reg.penalty(d, real, fake, generator)]
+            if outputs is not None:
+                terms.append(reg.output_penalty(*outputs))
+            for penalty in terms:
+                if penalty is not None:
+                    penalty = reg.interval * penalty
+                    total = penalty if total is None else total + penalty
         return total
 
     def after_d_update(self, phase: Phase, ctx: StepContext) -> None:

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from ganlab import diagnostics as diag
 from ganlab.data.spec import DataSpec
+from ganlab.errors import UserError
 from ganlab.families.base import Family, Phase, StepContext, full
 from ganlab.families.translation import Translation, apply, side_by_side
 from ganlab.losses import AdversarialLoss, Regularizer
@@ -101,7 +102,7 @@ class CycleGAN(Family):
     ) -> None:
         super().__init__()
         self.make_generator, self.make_discriminator = generator, discriminator
-        self.loss, self.regularizers = loss, list(regularizers)
+        self.loss, self.regularizers = loss, nn.ModuleList(regularizers)
         self.cycle_weight, self.identity_weight = float(cycle_weight), float(identity_weight)
         self.adversarial_weight, self.pool_size, self.seed = adversarial_weight, pool_size, seed
         self._phases = (Phase("g", "g", loss=self._g_loss), self.d_phase(self._d_loss))
@@ -119,6 +120,12 @@ class CycleGAN(Family):
     def setup(self, spec: DataSpec, choices: Mapping[str, str] | None = None) -> None:
         """Check that the data has two domains, then build the four nets and the pools."""
         self.check_data(spec, choices or {})
+        stateful = [type(r).__name__ for r in self.regularizers if any(True for _ in r.buffers())]
+        if stateful:  # its state tracks one D's outputs (LeCam's anchors); here two Ds share it
+            raise UserError(
+                f"cyclegan trains two Ds, and {', '.join(stateful)} keeps state of one D's "
+                "outputs: remove it from regularizers"
+            )
         shape_a, shape_b = spec.shapes["a"], spec.shapes["b"]
         c_a, c_b, size = shape_a[0], shape_b[0], shape_a[-1]
         self.g_ab = self.make_generator(in_channels=c_a, out_channels=c_b, image_size=size)

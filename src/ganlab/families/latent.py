@@ -18,7 +18,7 @@ from ganlab.data.choices import data_choices
 from ganlab.data.spec import KIND_WORDS, DataSpec
 from ganlab.errors import UserError
 from ganlab.families.base import Family, Phase, StepContext, full
-from ganlab.latent import Latent
+from ganlab.latent import Latent, Truncation
 from ganlab.losses import AdversarialLoss, Regularizer
 from ganlab.nets import has_batchnorm
 from ganlab.nets.packing import pack, packed
@@ -96,7 +96,7 @@ class LatentGAN(Family):
             raise ValueError(f"model.pack must be >= 1 samples per D input, got {pack}")
         self.latent = Latent(latent_dim, latent_dist)
         self.make_generator, self.make_discriminator = generator, discriminator
-        self.loss, self.regularizers = loss, list(regularizers)
+        self.loss, self.regularizers = loss, nn.ModuleList(regularizers)
         self.data_kind, self.n_critic = data_kind, n_critic
         self.conditional, self.seed, self.pack = conditional, seed, pack
         self.num_classes = 0
@@ -253,9 +253,15 @@ class LatentGAN(Family):
             return None
         return torch.randint(self.num_classes, (n,), generator=generator, device=generator.device)
 
-    def fixed_z(self, n: int, device: torch.device | str | None = None) -> Tensor:
-        """The evaluation z: the same ``n`` vectors at every call and on every rank."""
-        return self.latent.fixed(n, self.seed, device or self._device())
+    def fixed_z(
+        self,
+        n: int,
+        device: torch.device | str | None = None,
+        truncation: Truncation | None = None,
+    ) -> Tensor:
+        """The evaluation z: the same ``n`` vectors at every call and on every rank
+        (truncated when asked: ``ganlab.latent.Truncation``)."""
+        return self.latent.fixed(n, self.seed, device or self._device(), truncation)
 
     def fixed_labels(self, n: int, device: torch.device | str | None = None) -> Tensor | None:
         """The evaluation labels: 0, 1, ..., C-1, 0, 1, ... (classes equally represented)."""
@@ -288,21 +294,27 @@ class LatentGAN(Family):
         net.train(was_training)
         return out
 
-    def grid(self, n: int = 64, columns: int = 8) -> tuple[Tensor, int]:
-        """A grid of samples from the fixed z (N, C, H, W) and its images per row. A
-        conditional model gets one row per class (every class up to max(10, n / columns),
-        else evenly spaced ones), and column j keeps the same z in every row."""
+    def grid(
+        self, n: int = 64, columns: int = 8, truncation: Truncation | None = None
+    ) -> tuple[Tensor, int]:
+        """A grid of samples from the fixed z (N, C, H, W) (truncated when asked) and its
+        images per row. A conditional model gets one row per class (every class up to
+        max(10, n / columns), else evenly spaced ones), and column j keeps the same z in
+        every row."""
         if not self.num_classes:
-            return self.generate(n), columns
+            return self.generate(n, z=self.fixed_z(n, truncation=truncation)), columns
         classes = class_rows(self.num_classes, rows=max(10, n // columns))
-        z = self.fixed_z(columns).repeat(len(classes), 1)  # column j: the same z
+        z = self.fixed_z(columns, truncation=truncation).repeat(len(classes), 1)  # column j
         y = torch.tensor(classes, device=z.device).repeat_interleave(columns)
         return self.generate(len(z), z=z, y=y), columns
 
-    def interpolation(self, rows: int = 4, steps: int = 10) -> Tensor:
+    def interpolation(
+        self, rows: int = 4, steps: int = 10, truncation: Truncation | None = None
+    ) -> Tensor:
         """(rows x steps, C, H, W): walks (slerp; lerp for uniform z) between the fixed z
-        pairs (2i, 2i + 1); a conditional model keeps class i on row i."""
-        z = self.fixed_z(2 * rows)
+        pairs (2i, 2i + 1) (truncated when asked); a conditional model keeps class i on
+        row i."""
+        z = self.fixed_z(2 * rows, truncation=truncation)
         t = torch.linspace(0, 1, steps, device=z.device)
         walk = self.latent.interpolate(z[0::2], z[1::2], t).flatten(0, 1)  # (rows * steps, D)
         y = None

@@ -57,7 +57,7 @@ class Pix2Pix(Family):
             if value < 0:
                 raise ValueError(f"pix2pix: {key} must be >= 0, got {value}")
         self.make_generator, self.make_discriminator = generator, discriminator
-        self.loss, self.regularizers = loss, list(regularizers)
+        self.loss, self.regularizers = loss, nn.ModuleList(regularizers)
         self.l1_weight, self.adversarial_weight = float(l1_weight), float(adversarial_weight)
         self.d_scale, self.seed = float(d_scale), seed
         self._phases = (self.d_phase(self._d_loss), Phase("g", "g", loss=self._g_loss))

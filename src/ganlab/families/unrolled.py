@@ -145,5 +145,6 @@ class UnrolledGAN(LatentGAN):
             update=d_update,
             d_fake=conditioned(net, y_fake),
             penalized=self.penalized(net, y_real),
+            observe=False,  # a hypothetical D update: D's regularizer state stays as it is
         )
         return step.loss
