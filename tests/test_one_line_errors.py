@@ -117,7 +117,8 @@ CASES += [
     ),  # fmt: skip
 ]
 CASES += [  # issue 19: the last rough edges
-    (TRAIN, ["regularizers=5"], "regularizers=5: expected a mapping of settings (like "),
+    (TRAIN, ["regularizers=5"], "regularizers=5: expected the name of a regularizers config: "),
+    (TRAIN, ["loss=5"], "loss=5: expected the name of a loss config: hinge, lsgan, "),
     (TRAIN, ["steps=[1,2"], "steps=[1,2: not an override (no viable alternative at input"),
     (TRAIN, ["optim.g.betas=[0.5]"], "optim.g.betas=[0.5]: expected a list of 2 numbers (like "),
     (TRAIN, ["hparams_search=grid25_rkl"], "hparams_search=grid25_rkl runs a search of many jobs: "

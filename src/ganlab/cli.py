@@ -147,6 +147,9 @@ def _unknown_options(
         names = _chosen_names(override)
         group = override.key_or_group
         options = loader.get_group_options(group, config_name="train", overrides=overrides)
+        if options and _not_a_name(override):  # Hydra: "Config group override must be ..."
+            text = override.input_line.split("=", 1)[-1]
+            yield f"{group}={text}: expected the name of a {group} config: {', '.join(options)}"
         for name in names if options else []:
             if name not in options:
                 yield f"unknown {group} {name!r}; choose one of: {', '.join(sorted(options))}"
@@ -161,6 +164,13 @@ def _chosen_names(override: Override) -> list[str]:
     if isinstance(value, ChoiceSweep):
         return [name for name in override.sweep_string_iterator() if name != "null"]
     return [value] if isinstance(value, str) else []
+
+
+def _not_a_name(override: Override) -> bool:
+    """A group override whose value is a number, a bool or a mapping (not a config name)."""
+    if override.is_delete() or override.is_sweep_override():
+        return False
+    return isinstance(override.value(), (int, float, bool, dict))
 
 
 def _first(override: Override) -> str:
