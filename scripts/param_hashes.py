@@ -14,6 +14,7 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -128,8 +129,9 @@ JOBS = {
 
 
 def run(overrides):
-    from ganlab.train import build, compose_config
     import lightning.pytorch as pl
+
+    from ganlab.train import build, compose_config
 
     with tempfile.TemporaryDirectory() as d:
         cfg = compose_config(["logger=csv", "trainer=cpu", *overrides], Path(d))
