@@ -30,17 +30,20 @@ def make_family(
 ) -> Family:
     """The run's family with its nets built for ``spec`` (``Family.setup``); ``choices``
     (Hydra's) name things in messages."""
-    family = declare_family(cfg)
+    family = declare_family(cfg, choices)
     check_model(family, cfg.model, choices or {})
     family.setup(spec, choices or {})
     return family
 
 
-def declare_family(cfg: DictConfig) -> Family:
+def declare_family(cfg: DictConfig, choices: Mapping[str, str] | None = None) -> Family:
     """The run's family before its nets are built (its phases, hence the batches per step it
     needs, are known): ``family`` gets the model's generator and discriminator as factories
-    (the family calls them with what the data says), the loss and the regularizers."""
-    return build_node(
+    (the family calls them with what the data says), the loss and the regularizers; then the
+    augmentation of what D sees, when ``augment`` names one (``Family.use_augment``; a
+    config without it, as an older checkpoint's, has none). ``choices`` (Hydra's) name
+    things in messages."""
+    family = build_node(
         cfg.family,
         "family",
         generator=net_factory(cfg.model.generator, "generator"),
@@ -48,6 +51,9 @@ def declare_family(cfg: DictConfig) -> Family:
         loss=build_node(cfg.loss, "loss"),
         regularizers=[build_node(r, "regularizer") for r in cfg.regularizers.values() if r],
     )
+    if cfg.get("augment"):  # augment=none is an empty node
+        family.use_augment(build_node(cfg.augment, "augment"), choices)
+    return family
 
 
 def check_model(family: Family, model: DictConfig, choices: Mapping[str, str]) -> None:

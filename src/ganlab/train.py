@@ -129,8 +129,8 @@ def build(
     from ganlab.data.lightning import LightningData
     from ganlab.module import GANModule
 
-    family = declare_family(cfg)  # its phases say how many real batches a step takes
     choices = dict(HydraConfig.get().runtime.choices)
+    family = declare_family(cfg, choices)  # its phases say how many real batches a step takes
     check_model(family, cfg.model, choices)
     data = build_node(cfg.data, "data", steps=cfg.steps, batches_per_step=family.batches_per_step)
     spec = data.spec

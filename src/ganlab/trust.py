@@ -37,7 +37,13 @@ import yaml
 from ganlab.errors import UserError
 
 #: modules whose classes a checkpoint may name (a class counts where it is defined)
-TRUSTED_MODULES = ("ganlab.nets", "ganlab.families", "ganlab.losses", "ganlab.data")
+TRUSTED_MODULES = (
+    "ganlab.nets",
+    "ganlab.families",
+    "ganlab.losses",
+    "ganlab.data",
+    "ganlab.augment",
+)
 #: other callables a checkpoint may name, exactly
 TRUSTED_CALLABLES = frozenset(
     {
@@ -50,7 +56,7 @@ TRUSTED_CALLABLES = frozenset(
     }
 )
 #: the parts of a run's config that are rebuilt from a checkpoint (the rest is dropped)
-REBUILT = ("family", "model", "loss", "regularizers", "data", "optim", "latent")
+REBUILT = ("family", "model", "loss", "regularizers", "augment", "data", "optim", "latent")
 #: root values the rebuilt parts interpolate (``${seed}``, ``${n_critic}``, ...)
 ROOT_VALUES = ("seed", "steps", "n_critic", "ema", "ema_rampup", "threads")
 ENV_VAR = "GANLAB_TRUSTED_MODULES"

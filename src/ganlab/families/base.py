@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ganlab.augment import Augment
 from ganlab.data.choices import data_choices
 from ganlab.data.spec import KIND_WORDS, DataSpec
 from ganlab.errors import UserError
@@ -119,10 +120,15 @@ class Family(nn.Module):
     #: translation families: direction -> the part of the data it translates
     #: (``{"ab": "input"}`` for Pix2Pix; ``{"ab": "a", "ba": "b"}`` for CycleGAN)
     sources: dict[str, str] = {}
+    #: why D's inputs cannot be augmented (``augment=...``, ``use_augment``), or None when
+    #: every call of D in the family's phases goes through ``d_view`` (D's step and G's)
+    augment_refused: str | None = "its phases do not declare that G sees D through d_view"
 
     def __init__(self) -> None:
         super().__init__()
         self.ema: nn.ModuleDict | None = None
+        # what D sees of its inputs (``ganlab.augment``); None: the inputs themselves
+        self.augment: Augment | None = None
         # D-phase regularizers (``ganlab.losses``): modules, so their state is checkpointed
         self.regularizers = nn.ModuleList()
 
@@ -206,10 +212,33 @@ class Family(nn.Module):
         after each update (``after_d_update``)."""
         return Phase(name, name, repeats=repeats, loss=loss, after=self.after_d_update)
 
+    def use_augment(self, augment: Augment, choices: Mapping[str, str] | None = None) -> None:
+        """Show D every batch through ``augment`` (``d_view``); ``UserError`` (one line) when
+        the family cannot (``augment_refused``) or trains on data it does not transform.
+        ``choices`` (Hydra's) name things in the message."""
+        choices = choices or {}
+        what = f"augment={choices.get('augment', type(augment).__name__.lower())}"
+        family = f"family={choices['family']}" if "family" in choices else self.name
+        if self.augment_refused:
+            raise UserError(
+                f"{what} augments what D sees, and {family} cannot have it: "
+                f"{self.augment_refused}; set augment=none"
+            )
+        kind = self.needs[0]
+        if kind != augment.needs:
+            raise UserError(
+                f"{what} transforms {KIND_WORDS[augment.needs]}, but {family} with "
+                f"model={choices.get('model', '...')} trains on {KIND_WORDS[kind]}: "
+                "set augment=none (or choose an image model)"
+            )
+        self.augment = augment
+
     def d_view(self, x: Tensor, ctx: StepContext) -> Tensor:
-        """What D sees of a batch of samples (real or fake) in a D step: ``x`` itself. The
-        place for a differentiable augmentation of D's inputs (Karras et al. 2020, ADA)."""
-        return x
+        """What D sees of a batch of samples (real or fake), in D's step and in G's: ``x``
+        through the augmentation (DiffAugment, ADA: ``ganlab.augment``), drawing from the
+        step's generator; ``x`` itself without one. G's loss must call D on this view too,
+        so that D compares augmented reals with augmented fakes (no leak)."""
+        return x if self.augment is None else self.augment(x, ctx.generator)
 
     def d_step(
         self,
@@ -234,8 +263,9 @@ class Family(nn.Module):
             scale: factor on the adversarial loss (Pix2Pix halves D's, not its penalties).
             penalized: (real, fake) as D sees them -> (D, real, fake) as the regularizers see
                 them (PacGAN: the packs); default: ``d``, real, fake.
-            observe: show the regularizers D's outputs (``Regularizer.observe``: LeCam's
-                anchors); False for a hypothetical update (the unrolled GAN's look-ahead).
+            observe: show the regularizers and the augmentation D's outputs
+                (``Regularizer.observe``: LeCam's anchors; ``Augment.observe``: ADA's p);
+                False for a hypothetical update (the unrolled GAN's look-ahead).
         """
         real, fake = self.d_view(real, ctx), self.d_view(fake, ctx)
         real_out, fake_out = full(d(real)), full((d if d_fake is None else d_fake)(fake))
@@ -245,6 +275,8 @@ class Family(nn.Module):
         if observe:
             for reg in self.regularizers:
                 reg.observe(real_out.detach(), fake_out.detach())
+            if self.augment is not None:
+                self.augment.observe(real_out.detach())
         on = (d, real, fake) if penalized is None else penalized(real, fake)
         update = ctx.update if update is None else update
         penalty = self.penalties(*on, update, ctx.generator, outputs=(real_out, fake_out))
@@ -257,6 +289,7 @@ class Family(nn.Module):
             real_out=real_out,
             fake_out=fake_out,
             accuracy=self.loss.accuracy(real_out, fake_out),
+            extra={} if self.augment is None else self.augment.stats(),
         )
 
     def penalties(

@@ -87,6 +87,12 @@ class CycleGAN(Family):
     name = "cyclegan"
     ema_names = ("g_ab", "g_ba")
     sources = {"ab": "a", "ba": "b"}
+    # two Ds would share one augmentation state (ADA's p tracks one D), and G's adversarial
+    # terms call D_A and D_B directly
+    augment_refused = (
+        "its two Ds would share one augmentation state (ADA's p follows one D), and its G "
+        "phase does not call them through d_view"
+    )
 
     def __init__(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch import Tensor
 
@@ -19,6 +19,7 @@ class DStep:
         penalty: the due penalties (each x its interval), detached; None when none is due.
         real_out, fake_out: D's raw outputs (float32), detached.
         accuracy: D's accuracy (None for a critic, ``AdversarialLoss.accuracy``).
+        extra: further diagnostics of the update (the augmentation's: ADA's p and r_t).
     """
 
     loss: Tensor
@@ -27,6 +28,7 @@ class DStep:
     real_out: Tensor
     fake_out: Tensor
     accuracy: Tensor | None
+    extra: dict[str, Tensor] = field(default_factory=dict)
 
     def stats(self) -> dict[str, Tensor]:
         """The D phase's diagnostics: loss, mean outputs, accuracy, penalty."""
@@ -39,4 +41,4 @@ class DStep:
             stats[diag.D_ACC] = self.accuracy
         if self.penalty is not None:
             stats[diag.PENALTY] = self.penalty
-        return stats
+        return {**stats, **self.extra}

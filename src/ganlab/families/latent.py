@@ -68,6 +68,7 @@ class LatentGAN(Family):
 
     name = "the latent GAN"
     ema_names = ("generator",)
+    augment_refused = None  # D's step and G's both call D on ``d_view``
 
     def __init__(
         self,
@@ -219,10 +220,12 @@ class LatentGAN(Family):
         return self.penalties(*view(real, fake), d_update, generator)
 
     def _g_loss(self, item: tuple[Tensor, Any], ctx: StepContext) -> tuple[Tensor, dict]:
-        """G's update through D, on fresh z and uniformly drawn labels."""
+        """G's update through D, on fresh z and uniformly drawn labels; D sees the fakes as
+        in its own step (``d_view``: augmented, DiffAugment's D(T(G(z))))."""
         n = item[0].shape[0]
         y = self.draw_labels(n, ctx.generator)
-        fake_out = call_net(self.discriminator, self.g(self.sample_z(n, ctx.generator), y), y)
+        fake = self.g(self.sample_z(n, ctx.generator), y)
+        fake_out = call_net(self.discriminator, self.d_view(fake, ctx), y)
         loss = self.loss.g_loss(full(fake_out))
         return loss, {diag.G_LOSS: loss.detach()}
 

@@ -40,6 +40,12 @@ class Pix2Pix(Family):
     name = "pix2pix"
     ema_names = ("generator",)
     sources = {"ab": "input"}
+    # D judges (input, output) pairs: a shift or a cutout must move both halves alike, and
+    # colour jitter of the input would change the task; the L1 term already ties G to targets
+    augment_refused = (
+        "its D judges (input, output) pairs, where a transform would have to move both "
+        "halves alike (not built), and its L1 term already ties G to the targets"
+    )
 
     def __init__(
         self,

@@ -71,10 +71,12 @@ class UnrolledGAN(LatentGAN):
         y = self.draw_labels(n, ctx.generator)  # drawn as the latent GAN draws them
         fake = self.g(self.sample_z(n, ctx.generator), y)
         state = self.unrolled_parameters(real, y_real, fake, y, ctx)
-        loss = self.loss.g_loss(full(call_net(self._functional(state), fake, y)))
+        # D sees G's fakes (and the reals) as in its own step (``d_view``: augmented)
+        net = self._functional(state)
+        loss = self.loss.g_loss(full(call_net(net, self.d_view(fake, ctx), y)))
         if self.unroll_steps and self.through == "full":
             # a zero-sum game's real term depends on G through the unrolled D (eq. 12)
-            real_term = self.loss.g_real(full(call_net(self._functional(state), real, y_real)))
+            real_term = self.loss.g_real(full(call_net(net, self.d_view(real, ctx), y_real)))
             loss = loss if real_term is None else loss + real_term
         return loss, {diag.G_LOSS: loss.detach()}
 
