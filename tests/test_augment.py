@@ -285,6 +285,10 @@ def test_ada_run_resumes_exactly_and_logs_p(tmp_path):
     p = [float(r["train/ada_p"]) for r in rows if r.get("train/ada_p")]
     assert len(p) == 12 // 2 and len(set(p)) > 1  # logged, and moving (by 2/8 per 2 updates)
     assert_close(torch.tensor(p[-1]), a["family.augment.p"].float())
+    from ganlab.sample import main as sample  # the commands rebuild the family with its p
+
+    sample([f"ckpt={full / 'checkpoints' / 'last.ckpt'}", "n=4", f"out={tmp_path / 's.png'}"])
+    assert (tmp_path / "s.png").is_file()
 
 
 # ---------------------------------------------------------------------- no leak
@@ -343,3 +347,15 @@ def test_no_leak_samples_are_not_shifted_or_recoloured(name):
     # measured: diffaug 0.041 against 0.336 leaking; ADA at p = 0.3: 0.051 against 0.202
     assert fair < 0.1, fair
     assert leaky > 2 * fair and leaky > 0.15, (fair, leaky)
+
+
+def test_a_checkpoints_augment_is_rebuilt_and_checked(tmp_path):
+    """``augment`` is among the parts the checkpoint commands rebuild: a shipped
+    augmentation is trusted, a crafted ``_target_`` there is refused in one line."""
+    from ganlab.trust import is_trusted, trusted_config
+
+    assert is_trusted("ganlab.augment.ADA") and is_trusted("ganlab.augment.DiffAugment")
+    kept = trusted_config({"augment": {"_target_": "ganlab.augment.ADA", "p": 0.1}}, "c.ckpt")
+    assert kept["augment"]["p"] == 0.1
+    with pytest.raises(UserError, match=r"'os.system' \(at augment\)"):
+        trusted_config({"augment": {"_target_": "os.system"}}, "c.ckpt")
