@@ -359,3 +359,22 @@ def test_a_checkpoints_augment_is_rebuilt_and_checked(tmp_path):
     assert kept["augment"]["p"] == 0.1
     with pytest.raises(UserError, match=r"'os.system' \(at augment\)"):
         trusted_config({"augment": {"_target_": "os.system"}}, "c.ckpt")
+
+
+def test_digits_fraction_is_a_fixed_stratified_share_of_the_training_split():
+    """``data.fraction`` (small-data runs): each class's share of the training split, the same
+    images whatever the run seed, the test split untouched, real statistics cached apart."""
+    from ganlab.data.images import Digits
+
+    full_x, full_y = Digits(image_size=8).real_images("train")
+    tenth = Digits(image_size=8, fraction=0.1, seed=3)
+    x, y = tenth.real_images("train")
+    counts = torch.bincount(full_y, minlength=10).float()
+    expected = counts - (counts * 0.9).round()  # what stratified_split holds out: the rest
+    assert torch.equal(torch.bincount(y, minlength=10).float(), expected)
+    assert torch.equal(x, Digits(image_size=8, fraction=0.1, seed=7).real_images("train")[0])
+    assert all((full_x == image).flatten(1).all(1).any() for image in x)  # a subset of train
+    assert torch.equal(tenth.real_images("test")[0], Digits(image_size=8).real_images("test")[0])
+    assert tenth.cache_key != Digits().cache_key
+    with pytest.raises(ValueError, match=r"data.fraction must be in \(0, 1\], got 0"):
+        Digits(fraction=0)

@@ -67,7 +67,9 @@ def stratified_split(labels: Tensor, holdout: float, seed: int) -> tuple[Tensor,
 class Digits(InMemoryImageData):
     """scikit-learn's 8x8 digits (UCI optdigits test set, 1,797 images, 10 classes), scaled to
     [-1, 1] and resized (bilinear) to ``image_size``; a stratified ``holdout`` fraction with a
-    fixed split seed is the "test" split. Held on the training device."""
+    fixed split seed is the "test" split. Held on the training device. ``fraction`` < 1
+    trains on that stratified share of the training split (the same images for every run
+    seed: small-data experiments); the test split is unchanged."""
 
     classifier = "digits"
 
@@ -79,13 +81,21 @@ class Digits(InMemoryImageData):
         seed: int = 0,
         image_size: int = 32,
         holdout: float = 0.2,
+        fraction: float = 1.0,
     ) -> None:
         super().__init__(batch_size, steps, batches_per_step, seed, image_size, 1, 10)
         if image_size < 8:
             raise ValueError(f"image_size must be >= 8 for digits (8x8 images), got {image_size}")
         if not 0 <= holdout < 1:
             raise ValueError(f"holdout must be in [0, 1), got {holdout}")
-        self.holdout = holdout
+        if not 0 < fraction <= 1:
+            raise ValueError(f"data.fraction must be in (0, 1], got {fraction}")
+        self.holdout, self.fraction = holdout, fraction
+
+    @property
+    def cache_key(self) -> str:
+        """A share of the training split has real statistics of its own."""
+        return super().cache_key + (f"-fraction{self.fraction}" if self.fraction < 1 else "")
 
     def classifier_base(self) -> Digits:
         # the default hold-out: the classifier is part of the metric, not of the run's data
@@ -95,6 +105,8 @@ class Digits(InMemoryImageData):
         images, labels = _digits()
         train, test = stratified_split(labels, self.holdout, DIGITS_SPLIT_SEED)
         idx = train if split == "train" else test
+        if split == "train" and self.fraction < 1:  # the same share of each class, fixed
+            idx = idx[stratified_split(labels[idx], 1 - self.fraction, DIGITS_SPLIT_SEED)[0]]
         if len(idx) == 0:
             raise UserError(f"digits: holdout={self.holdout} leaves no images for '{split}'")
         return TensorSource(resize(images[idx], self.image_size), labels[idx])
