@@ -54,8 +54,9 @@ STACKED_QUARTER = (
     "stacked_mnist_quarter_unrolled",
     "stacked_mnist_quarter_pacgan",
 )  # PacGAN table 3's hard setting
-IMAGE_EXPERIMENTS = ("dcgan_digits", "dcgan_digits_best", "cgan_digits", "wgan_gp_resnet_digits",
-                     "dcgan_mnist", "stacked_mnist_dcgan", *STACKED_QUARTER)  # fmt: skip
+IMAGE_EXPERIMENTS = ("dcgan_digits", "dcgan_digits_best", "dcgan_digits_small", "cgan_digits",
+                     "wgan_gp_resnet_digits", "dcgan_mnist", "stacked_mnist_dcgan",
+                     *STACKED_QUARTER)  # fmt: skip
 DATA = [
     "digits",
     "stacked_digits",
@@ -88,7 +89,8 @@ def test_conditional_grid_has_one_row_per_class(model, tmp_path):
 
 
 def test_every_experiment_composes_and_image_ones_smoke_run(tmp_path):
-    for name in ("dcgan_digits", "dcgan_digits_best", "cgan_digits", "wgan_gp_resnet_digits"):
+    for name in ("dcgan_digits", "dcgan_digits_best", "dcgan_digits_small", "cgan_digits",
+                 "wgan_gp_resnet_digits"):  # fmt: skip
         summary = run_train(tmp_path / name, f"experiment={name}", *SMALL, "data.image_size=16")
         assert summary["status"] == "completed", name
 
