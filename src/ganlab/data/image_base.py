@@ -69,7 +69,11 @@ class ImageDataModule(DataModule):
     @property
     def spec(self) -> DataSpec:
         return DataSpec(
-            self.kind, {"x": self.image_shape}, self.num_classes, classifier=self.classifier
+            self.kind,
+            {"x": self.image_shape},
+            self.num_classes,
+            classifier=self.classifier,
+            modes=self.num_classes or None,
         )
 
     @property
