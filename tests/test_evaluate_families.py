@@ -76,9 +76,12 @@ def test_translation_mistakes_are_one_line(tmp_path, capsys):
     run_train(tmp_path / "run", *PIX2PIX, "~callbacks.translation")
     capsys.readouterr()
     ckpt = f"ckpt={tmp_path / 'run' / 'checkpoints' / 'last.ckpt'}"
-    for extra, message in ((["truncation=0.5"], "truncation=... truncates a latent"),
-                           (["metrics=fid,sharpness"], "unknown metrics ['sharpness']")):  # fmt: skip
+    mistakes = {
+        "truncation=0.5": "truncation=... truncates a latent",
+        "metrics=fid,sharpness": "unknown metrics ['sharpness']",
+    }
+    for extra, message in mistakes.items():
         with pytest.raises(SystemExit) as exit_info:
-            main([ckpt, *extra])
+            main([ckpt, extra])
         err = capsys.readouterr().err.strip().splitlines()
         assert exit_info.value.code == 2 and len(err) == 1 and message in err[0], err
