@@ -97,13 +97,13 @@ class PrecisionRecall(ImageMetric):
 
 
 class Spread(ImageMetric):
-    """The samples' feature spread against the real images' (``scorer.feature_spread``),
+    """The samples' feature spread against the real images' (``fidelity.feature_spread``),
     whenever features are extracted: the health callback's collapse flag reads it."""
 
     name, logs, needs, implied = "spread", (SPREAD,), (FEATURES,), True
 
     def compute(self, inputs: Inputs) -> dict[str, float]:
-        from ganlab.metrics.scorer import feature_spread
+        from ganlab.metrics.fidelity import feature_spread
 
         return {"spread": feature_spread(inputs.features, inputs.real.sigma)}
 

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from ganlab.collectives import all_ranks, gather_shares, rank, share_slice, world_size
 from ganlab.metrics.extractors import WEIGHTS_OPTION, ClassifierExtractor, InceptionExtractor
-from ganlab.metrics.fidelity import kid_subset, real_stats
+from ganlab.metrics.fidelity import feature_spread, kid_subset, real_stats  # noqa: F401
 from ganlab.metrics.registry import (
     CLASSIFIER,
     FEATURES,
@@ -66,14 +66,6 @@ class ChannelwiseClassifier(nn.Module):
             "logits": self._joint([p["logits"] for p in parts]),
             "labels": d0 * 100 + d1 * 10 + d2,
         }
-
-
-def feature_spread(fake: Tensor, real_sigma: Tensor) -> float:
-    """sqrt(trace Σ_fake / trace Σ_real) of the feature covariances FID compares: how widely
-    the samples spread in feature space against the real images (1: as widely; a collapsed
-    G approaches 0). Needs no classifier, so it works on any data set."""
-    fake_trace = fake.double().var(dim=0).sum()  # unbiased, as FID's covariance
-    return float((fake_trace / real_sigma.double().diagonal().sum()).sqrt())
 
 
 def stacked(spec: Any, classifier: Any) -> bool:
