@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from conftest import run_train
+from conftest import run_cli, run_train
 from ganlab.callbacks.needs import Needs
 from ganlab.metrics import registry
 from ganlab.train import _hydra_main, build, compose_config
@@ -69,6 +70,25 @@ def test_a_plugin_metric_is_logged_ranked_and_returned(plugin, tmp_path):
 
     header = to_text(job_table(load_jobs(tmp_path / "sweep"))).splitlines()[0]
     assert "brightness ↑" in header and registry.metric("val/brightness").fmt == ".3f"
+
+
+def test_a_plugin_metric_selected_on_the_command_line_reaches_the_sweep_table(
+    plugin, tmp_path, monkeypatch
+):
+    """``python -m ganlab -m ... +metrics=brightness``: the job logs it and returns it to the
+    sweeper, and the sweep's table (made by the launching process) ranks it."""
+    user = str(tmp_path / "user")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([user, os.environ.get("PYTHONPATH", "")]))
+    sweep = tmp_path / "sweep"
+    result = run_cli("-m", plugin, "+metrics=brightness", *IMAGE, "logger=csv",
+                     "optimized_metric=val/brightness", f"hydra.sweep.dir={sweep}",
+                     cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    (job,) = json.loads((sweep / "sweep_summary.json").read_text())
+    assert 0 < job["metrics"]["val/brightness"] < 1 and job["status"] == "completed"
+    out = (result.stdout + result.stderr).splitlines()
+    header = next(line for line in out if line.startswith("job"))
+    assert "brightness ↑" in header
 
 
 def test_an_unselected_plugin_metric_is_refused_as_optimized_metric(plugin, tmp_path):
