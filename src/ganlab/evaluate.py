@@ -148,14 +148,11 @@ def _images(opts: EvaluateOptions, trained: Trained) -> dict[str, Any]:
     except ValueError as err:
         raise UserError(str(err)) from None
     scorer.prepare(_datamodule(trained.config), opts.device)
-    family: CanSample = trained.family
-    labels = family.fixed_labels(opts.n)
-    trunc = truncation(opts)
-    mode = truncation_fits(trained, trunc)
-    samples = family.generate(opts.n, z=family.fixed_z(opts.n, truncation=trunc)).float()
+    samples, truncated = _samples(opts, trained)
+    labels = trained.family.fixed_labels(opts.n)
     values = scorer.score(samples, None if labels is None else labels.cpu())
     return {
-        "truncation": None if trunc is None else {"psi": trunc.psi, "mode": mode},
+        "truncation": truncated,
         "metrics": values,
         "mode_fractions": scorer.fractions,
         "provenance": scorer.provenance,
@@ -164,10 +161,19 @@ def _images(opts: EvaluateOptions, trained: Trained) -> dict[str, Any]:
 
 def _points(opts: EvaluateOptions, trained: Trained) -> dict[str, Any]:
     """The toy metrics of ``n`` samples from the run's evaluation z, as ``ToyEvaluator``."""
+    samples, truncated = _samples(opts, trained)
+    metrics = _datamodule(trained.config).distribution.evaluate(samples)
+    return {"truncation": truncated, "metrics": metrics, "provenance": {"n_fake": opts.n}}
+
+
+def _samples(opts: EvaluateOptions, trained: Trained) -> tuple[Any, dict[str, Any] | None]:
+    """``n`` samples from the run's evaluation z (truncated as ``opts`` ask), and the
+    truncation applied (None: none)."""
     family: CanSample = trained.family
-    samples = family.generate(opts.n).float()
-    distribution = _datamodule(trained.config).distribution
-    return {"metrics": distribution.evaluate(samples), "provenance": {"n_fake": opts.n}}
+    trunc = truncation(opts)
+    mode = truncation_fits(trained, trunc)
+    samples = family.generate(opts.n, z=family.fixed_z(opts.n, truncation=trunc)).float()
+    return samples, None if trunc is None else {"psi": trunc.psi, "mode": mode}
 
 
 def _translations(opts: EvaluateOptions, trained: Trained) -> dict[str, Any]:
