@@ -108,17 +108,30 @@ def test_the_readme_recipes_are_the_example_package():
         assert (EXAMPLE.parent / name).read_text() == body, name
 
 
-def test_the_plugin_sweep_ends_in_a_report(tmp_path, plugin):
+def test_a_plugin_sweep_ranks_by_the_plugin_metric_in_its_table_and_report(tmp_path, plugin):
+    """``-m`` over the shipped and the plugin family, scored by the plugin metric: every job
+    logs it, the sweep's table and report show it with its direction, and the report ranks
+    the jobs by it (``optimized_metric``)."""
     result = run_cli(
         "-m",
         "family=latent,relativistic",
         "model=upsample",
+        "+metrics=mean_gap",
+        "optimized_metric=val/mean_gap",
+        "callbacks.metrics.metrics=[fid]",
+        "callbacks.metrics.n_samples=200",
+        "callbacks.metrics.n_real=200",
         "steps=4",
+        "logger=csv",
         *TINY,
-        *QUIET,
         plugin,
         f"hydra.sweep.dir={tmp_path}",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "relativistic" in (tmp_path / "report.md").read_text()
+    jobs = [json.loads((tmp_path / j / "summary.json").read_text()) for j in ("0", "1")]
+    assert all(job["metrics"]["val/mean_gap"] > 0 for job in jobs)
+    assert "mean gap ↓" in result.stdout  # the sweep's table
+    report = (tmp_path / "report.md").read_text()
+    assert "mean gap" in report and "relativistic" in report
+    assert "optimized metric val/mean_gap (lower is better)" in report
