@@ -3,7 +3,6 @@ in-memory path; exact resume through Lightning checkpoints for both paths."""
 
 from collections import Counter
 from functools import partial
-from functools import partial
 from pathlib import Path
 
 import lightning.pytorch as pl
