@@ -198,6 +198,18 @@ def test_bad_options_are_value_errors():
         Digits(holdout=0).real_images("test")
 
 
+def test_the_run_length_is_the_runners_not_the_datas():
+    """A data module describes data; how long it is drawn from is set by ``serve`` (from
+    the run's steps and the family's batches per step), never by its constructor."""
+    with pytest.raises(TypeError, match="steps"):
+        Digits(steps=5)
+    dm = Digits(batch_size=4, image_size=8)
+    with pytest.raises(RuntimeError, match=r"serve\(steps, per_step\) before"):
+        dm.train_dataloader()
+    assert len(list(dm.serve(steps=3, per_step=2).train_dataloader())) == 3
+    assert next(iter(dm.serve(steps=1, per_step=4).train_dataloader()))[0].shape[:2] == (4, 4)
+
+
 # ---------------------------------------------------------------- stacked digits
 
 
