@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 #: The kinds of training item, and the batch each yields per training step (the leading
-#: dims are (batches_per_step, B)):
+#: dims are (R, B): R = the family's batches per step, as ``DataModule.serve`` was told):
 #: - ``points``: x (R, B, dim), or (x, y) when labelled;
 #: - ``images``: x (R, B, C, H, W) in [-1, 1], or (x, y) when labelled;
 #: - ``pairs``: {"input": (R, B, C_in, H, W), "target": (R, B, C_out, H, W),
