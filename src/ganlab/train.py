@@ -133,7 +133,8 @@ def build(
     family = declare_family(cfg)  # its phases say how many real batches a step takes
     choices = dict(HydraConfig.get().runtime.choices)
     check_model(family, cfg.model, choices)
-    data = build_node(cfg.data, "data", steps=cfg.steps, batches_per_step=family.batches_per_step)
+    data = build_node(cfg.data, "data")
+    data.serve(steps=cfg.steps, per_step=family.batches_per_step)  # the runner's facts
     spec = data.spec
     family.setup(spec, choices)
     family.check_batch(data.batch_size)

@@ -70,7 +70,7 @@ class Inputs:
         features, logits: the extractor's outputs on the samples (``FEATURES``, ``LOGITS``).
         real: the real statistics (``ganlab.metrics.fidelity.RealStats``: features, mu, sigma).
         labels: each sample's mode by the domain classifier, int64 (``LABELS``).
-        modes: the data's mode count (``DataSpec.modes``).
+        modes: the data's mode count (``DataSpec.modes``; 0: none known).
         requested: the labels a class-conditional G was asked for, or None.
         classifier_accuracy: the classifier's held-out accuracy (``CLASSIFIER``).
         samples: the samples (``SAMPLES``).
@@ -82,7 +82,7 @@ class Inputs:
     logits: Any = None
     real: Any = None
     labels: Any = None
-    modes: int | None = None
+    modes: int = 0
     requested: Any = None
     classifier_accuracy: float | None = None
     samples: Any = None
@@ -114,7 +114,7 @@ class ImageMetric:
     def logs(self) -> tuple[Metric, ...]:
         return (Metric(f"val/{self.name}", self.label or self.name, self.goal, self.fmt),)
 
-    def names(self, modes: int | None, conditional: bool) -> set[str]:
+    def names(self, modes: int, conditional: bool) -> set[str]:
         """The names (without ``val/``) it may log, for data of ``modes`` modes and a G
         that is class-conditional or not."""
         return {m.key.removeprefix("val/") for m in self.logs} | set(self.also)

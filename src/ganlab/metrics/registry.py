@@ -125,16 +125,16 @@ class ModeCoverage(ImageMetric):
 
     name, logs, needs = "modes", (CLASS_ACC, MODES, RKL), (LABELS,)
 
-    def names(self, modes: int | None, conditional: bool) -> set[str]:
+    def names(self, modes: int, conditional: bool) -> set[str]:
         names = {"modes", "rkl"} | ({"class_acc"} if conditional else set())
-        if modes is not None and modes <= 10:
+        if 0 < modes <= 10:
             names |= {f"class_frac/{c}" for c in range(modes)}
         return names
 
     def compute(self, inputs: Inputs) -> dict[str, float]:
         from ganlab.metrics.coverage import class_coverage
 
-        if inputs.modes is None:
+        if not inputs.modes:
             raise ValueError("metric 'modes' needs the data's mode count (DataSpec.modes)")
         coverage = class_coverage(inputs.labels, inputs.modes)
         values = {"modes": float(coverage["modes"]), "rkl": float(coverage["kl"])}

@@ -72,7 +72,7 @@ def stacked(spec: Any, classifier: Any) -> bool:
     """Whether the data's modes (``spec.modes``) are tuples of the classifier's classes, one
     per channel (Stacked MNIST: 1,000 triples of a 10-class digit classifier), so that each
     channel is classified apart, rather than the classifier's classes themselves."""
-    return spec.modes is not None and spec.modes != classifier.num_classes
+    return bool(spec.modes) and spec.modes != classifier.num_classes
 
 
 def labeller(classifier: Any, spec: Any) -> Any:
@@ -133,7 +133,7 @@ class ImageScorer:
         self.extractor: Any = None
         self.real: Any = None
         self.labels: Any = None  # images -> modes, by the classifier (``labeller``)
-        self.modes: int | None = None  # the data's mode count
+        self.modes = 0  # the data's mode count (0: none known)
         self.provenance: dict[str, Any] = {}
         self.fractions: list[float] = []  # per-mode fractions of the last ``score``
         self.real_extracted: list[int] = []  # real images each rank extracted in prepare
