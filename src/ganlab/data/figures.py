@@ -10,16 +10,12 @@ and pyplot's backend is left to the user (a notebook keeps its inline figures).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 from torch import Tensor
-
-if TYPE_CHECKING:  # the distributions import these figures lazily
-    from ganlab.data.toy import Gaussian1D, GaussianMixture
 
 
 def bare_figure(width: float, height: float) -> tuple[Figure, Axes]:
@@ -28,22 +24,23 @@ def bare_figure(width: float, height: float) -> tuple[Figure, Axes]:
     return fig, fig.subplots()
 
 
-def plot_mixture(samples: Tensor, dist: GaussianMixture, title: str) -> Figure:
-    """Scatter of generated samples over the real modes, each ringed at 3 std."""
+def plot_mixture(samples: Tensor, means: Tensor, std: float, title: str) -> Figure:
+    """Scatter of generated samples over the real modes (``means`` (K, 2), each of ``std``),
+    each ringed at 3 std."""
     fig, ax = bare_figure(5, 5)
     x = samples.detach().cpu().numpy()
-    for mx, my in dist.means.tolist():
-        ax.add_patch(Circle((mx, my), 3 * dist.std, fill=False, color="tab:red", lw=0.8))
+    for mx, my in means.tolist():
+        ax.add_patch(Circle((mx, my), 3 * std, fill=False, color="tab:red", lw=0.8))
     ax.scatter(
-        dist.means[:, 0],
-        dist.means[:, 1],
+        means[:, 0],
+        means[:, 1],
         s=30,
         marker="+",
         color="tab:red",
         label="real modes (circle: 3 std)",
     )
     ax.scatter(x[:, 0], x[:, 1], s=2, alpha=0.4, color="tab:blue", label="generated")
-    span = float(dist.means.abs().max()) * 1.5 + 6 * dist.std
+    span = float(means.abs().max()) * 1.5 + 6 * std
     ax.set(xlim=(-span, span), ylim=(-span, span), aspect="equal")
     ax.set_title(title, fontsize=8)
     ax.legend(loc="upper right", fontsize=8)
@@ -52,13 +49,19 @@ def plot_mixture(samples: Tensor, dist: GaussianMixture, title: str) -> Figure:
 
 
 def plot_1d(
-    samples: Tensor, dist: Gaussian1D, critic: Callable[[Tensor], Tensor], title: str
+    samples: Tensor,
+    mean: float,
+    std: float,
+    density: Callable[[Tensor], Tensor],
+    critic: Callable[[Tensor], Tensor],
+    title: str,
 ) -> Figure:
-    """The classic figure: real density, generated density and D(x) on one x axis."""
-    lo, hi = dist.mean - 5 * dist.std, dist.mean + 5 * dist.std
+    """The classic figure: the real density (``density`` of N(``mean``, ``std``²)), the
+    generated density and D(x) on one x axis."""
+    lo, hi = mean - 5 * std, mean + 5 * std
     x = torch.linspace(lo, hi, 400).unsqueeze(1)  # (400, 1)
     fig, ax = bare_figure(7, 4)
-    ax.plot(x.squeeze(1), dist.density(x).squeeze(1), color="black", label="real density")
+    ax.plot(x.squeeze(1), density(x).squeeze(1), color="black", label="real density")
     ax.hist(
         samples.detach().cpu().flatten().numpy(),
         bins=80,

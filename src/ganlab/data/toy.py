@@ -104,7 +104,7 @@ class GaussianMixture(ToyDistribution):
             return None
         from ganlab.data.figures import plot_mixture
 
-        return plot_mixture(samples, self, title)
+        return plot_mixture(samples, self.means, self.std, title)
 
     def evaluate(self, samples: Tensor) -> dict[str, float]:
         metrics = mode_coverage(samples, self.means.to(samples.device), self.std)
@@ -191,7 +191,7 @@ class Gaussian1D(ToyDistribution):
         """The classic figure: real density, generated density, D(x)."""
         from ganlab.data.figures import plot_1d
 
-        return plot_1d(samples, self, critic, title)
+        return plot_1d(samples, self.mean, self.std, self.density, critic, title)
 
     def evaluate(self, samples: Tensor) -> dict[str, float]:
         x = samples.double().flatten().cpu()
