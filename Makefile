@@ -28,7 +28,7 @@ train: $(STAMP)   ## train the default GAN (ring8, CPU); pass overrides as ARGS=
 	$(PY) -m ganlab $(ARGS)
 
 test: $(STAMP)    ## lint, then the whole test suite (slow tests included)
-	$(PY) -m ruff check src tests benchmarks notebooks
+	$(PY) -m ruff check src tests benchmarks notebooks examples scripts
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)   ## throughput of ganlab against a plain PyTorch loop

@@ -2,6 +2,7 @@
 in-memory path; exact resume through Lightning checkpoints for both paths."""
 
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -38,7 +39,8 @@ def test_loader_path_equals_in_memory_path_and_resumes(workers):
         return LoaderBatches(data, stream, Collate(True, 2), 9, workers, pin_memory=False)
 
     stream = IndexStream(23, 2 * 5, seed=11, device="cpu")
-    memory = list(MemoryBatches(TensorSource(images, labels).take, stream, 2, 5, 9))
+    source = TensorSource(images, labels)
+    memory = list(MemoryBatches(partial(source.batch, per_step=2), stream, 9))
     first = loader()
     it = iter(first)
     head = [next(it) for _ in range(4)]
@@ -86,14 +88,14 @@ def test_lightning_checkpoint_resumes_the_stream_exactly(tmp_path, kind):
     if kind == "memory":
 
         def make():
-            return Digits(batch_size=8, steps=6, batches_per_step=2, image_size=8, seed=5)
+            return Digits(batch_size=8, image_size=8, seed=5).serve(6, 2)
     else:
         write_images(tmp_path / "images")
 
         def make():
             return ImageFolder(
-                str(tmp_path / "images"), batch_size=4, steps=6, image_size=8, num_workers=2
-            )
+                str(tmp_path / "images"), batch_size=4, image_size=8, num_workers=2
+            ).serve(6)
 
     full = fit(make, 6, tmp_path / "full")
     head = fit(make, 2, tmp_path / "split")
@@ -157,9 +159,8 @@ def test_folder_loader_shapes_and_resume(tmp_path, workers):
 
     def make():
         return ImageFolder(
-            str(tmp_path), batch_size=4, steps=7, batches_per_step=2, image_size=8,
-            num_workers=workers, seed=2,
-        )  # fmt: skip
+            str(tmp_path), batch_size=4, image_size=8, num_workers=workers, seed=2
+        ).serve(7, 2)
 
     full = list(make().train_dataloader())
     assert len(full) == 7 and all(torch.is_tensor(x) for x in full)  # unlabelled: x only
@@ -200,7 +201,7 @@ def test_folder_decode_failure_later_names_the_file(tmp_path, workers):
     Image.fromarray(photo).save(tmp_path / "photo.jpg")
     data = (tmp_path / "photo.jpg").read_bytes()
     (tmp_path / "truncated.jpg").write_bytes(data[: len(data) // 2])  # passes verify()
-    dm = ImageFolder(str(tmp_path), batch_size=2, steps=2, num_workers=workers)
+    dm = ImageFolder(str(tmp_path), batch_size=2, num_workers=workers).serve(2)
     with pytest.raises(UserError) as err:
         list(dm.train_dataloader())
     message = str(err.value)

@@ -69,7 +69,7 @@ def test_stream_is_concatenated_seeded_permutations():
 
 @pytest.mark.parametrize("size", [16, 32])
 def test_digits_shapes_range_and_labels(size):
-    dm = Digits(batch_size=8, steps=5, batches_per_step=3, image_size=size)
+    dm = Digits(batch_size=8, image_size=size).serve(5, 3)
     assert (dm.channels, dm.num_classes, dm.image_shape) == (1, 10, (1, size, size))
     loader = dm.train_dataloader()
     items = list(loader)
@@ -95,7 +95,7 @@ def test_digits_values_are_the_sklearn_digits_scaled():
 
 
 def test_digits_epoch_visits_every_training_image_once():
-    dm = Digits(batch_size=100, steps=30, image_size=8, seed=3)
+    dm = Digits(batch_size=100, image_size=8, seed=3).serve(30)
     x = torch.cat([batch[0] for batch, _ in dm.train_dataloader()])  # (3000, 1, 8, 8)
     train, _ = dm.real_images("train")
     n = len(train)
@@ -122,7 +122,7 @@ def test_holdout_is_disjoint_stratified_and_fixed():
 
 def test_in_memory_resume_is_exact():
     def make():
-        return Digits(batch_size=16, steps=12, batches_per_step=2, image_size=16, seed=4)
+        return Digits(batch_size=16, image_size=16, seed=4).serve(12, 2)
 
     full = list(make().train_dataloader())
     loader = make().train_dataloader()
@@ -140,7 +140,7 @@ def test_in_memory_resume_is_exact():
 
 def test_ranks_and_seeds_give_different_streams():
     def first(seed, rank):
-        data = Digits(batch_size=32, steps=2, seed=seed, image_size=8)
+        data = Digits(batch_size=32, seed=seed, image_size=8).serve(2)
         loader = data.train_dataloader(rank=rank)
         return loader, next(iter(loader))[0]
 
@@ -154,7 +154,7 @@ def test_ranks_and_seeds_give_different_streams():
 
 def python_calls_per_batch(batch_size: int) -> int:
     """Python function calls the digits loader makes for one batch (after the first)."""
-    it = iter(Digits(batch_size=batch_size, steps=600, image_size=32).train_dataloader())
+    it = iter(Digits(batch_size=batch_size, image_size=32).serve(600).train_dataloader())
     next(it)
     calls = 0
 
@@ -181,14 +181,15 @@ def test_digits_batches_cost_no_python_per_sample():
 def test_bad_options_are_value_errors():
     for kwargs, words in [
         ({"batch_size": 0}, "batch_size must be >= 1, got 0"),
-        ({"steps": 0}, "steps must be >= 1"),
-        ({"batches_per_step": 0}, "n_critic must be >= 1"),
         ({"image_size": 0}, "image_size must be a positive"),
         ({"image_size": 4}, "image_size must be >= 8"),
         ({"holdout": 1.0}, "holdout must be in [0, 1)"),
     ]:
         with pytest.raises(ValueError, match=re.escape(words)):
             Digits(**kwargs)
+    for steps, per_step, words in [(0, 1, "steps must be >= 1"), (1, 0, "n_critic must be >= 1")]:
+        with pytest.raises(ValueError, match=re.escape(words)):
+            Digits().serve(steps, per_step)
     with pytest.raises(ValueError, match="split must be one of"):
         Digits().real_images("val")
     with pytest.raises(ValueError, match="n=5000 but the train split has 1438"):
@@ -197,11 +198,23 @@ def test_bad_options_are_value_errors():
         Digits(holdout=0).real_images("test")
 
 
+def test_the_run_length_is_the_runners_not_the_datas():
+    """A data module describes data; how long it is drawn from is set by ``serve`` (from
+    the run's steps and the family's batches per step), never by its constructor."""
+    with pytest.raises(TypeError, match="steps"):
+        Digits(steps=5)
+    dm = Digits(batch_size=4, image_size=8)
+    with pytest.raises(RuntimeError, match=r"serve\(steps, per_step\) before"):
+        dm.train_dataloader()
+    assert len(list(dm.serve(steps=3, per_step=2).train_dataloader())) == 3
+    assert next(iter(dm.serve(steps=1, per_step=4).train_dataloader()))[0].shape[:2] == (4, 4)
+
+
 # ---------------------------------------------------------------- stacked digits
 
 
 def test_stacked_digits_channels_are_source_digits_with_matching_labels():
-    dm = StackedDigits(batch_size=32, steps=2, batches_per_step=2, image_size=16, size=500)
+    dm = StackedDigits(batch_size=32, image_size=16, size=500).serve(2, 2)
     assert (dm.channels, dm.num_classes, dm.image_shape) == (3, 1000, (3, 16, 16))
     base_x, base_y = Digits(image_size=16).real_images("train")
     x, y = next(iter(dm.train_dataloader()))
@@ -235,7 +248,7 @@ def test_stacked_set_is_fixed_across_run_seeds():
 
 @needs_mnist
 def test_mnist_shapes_and_values():
-    dm = MNIST(root=str(MNIST_ROOT), batch_size=16, steps=3, batches_per_step=2)
+    dm = MNIST(root=str(MNIST_ROOT), batch_size=16).serve(3, 2)
     assert (dm.channels, dm.num_classes, dm.image_shape) == (1, 10, (1, 32, 32))
     dm.prepare_data()
     x, y = next(iter(dm.train_dataloader()))
@@ -251,7 +264,7 @@ def test_mnist_shapes_and_values():
 
 @needs_mnist
 def test_stacked_mnist_channels_and_labels():
-    dm = StackedMNIST(root=str(MNIST_ROOT), image_size=28, batch_size=8, steps=2)
+    dm = StackedMNIST(root=str(MNIST_ROOT), image_size=28, batch_size=8).serve(2)
     assert (dm.channels, dm.num_classes, dm.image_shape) == (3, 1000, (3, 28, 28))
     x, y = next(iter(dm.train_dataloader()))
     assert x.shape == (1, 8, 3, 28, 28) and y.shape == (1, 8) and y.max() < 1000

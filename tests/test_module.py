@@ -34,7 +34,7 @@ def make_family(n_critic: int = 1, **kwargs) -> LatentGAN:
 
 
 def ring_data(steps: int = 1, n_critic: int = 1) -> ToyDataModule:
-    return ToyDataModule(ring(), dim=2, batch_size=32, steps=steps, batches_per_step=n_critic)
+    return ToyDataModule(ring(), dim=2, batch_size=32).serve(steps, n_critic)
 
 
 def make_module(n_critic: int = 1, optimizer_g=ADAM, optimizer_d=ADAM, **kwargs) -> GANModule:

@@ -86,4 +86,4 @@ def test_datamodule_rejects_bad_arguments():
     with pytest.raises(ValueError, match="dimension"):
         ToyDataModule(ring(), dim=3)
     with pytest.raises(ValueError, match="n_critic must be >= 1"):
-        ToyDataModule(ring(), dim=2, batches_per_step=0)
+        ToyDataModule(ring(), dim=2).serve(1, 0)

@@ -33,9 +33,9 @@ def _one_thread():
     torch.set_num_threads(1)
 
 
-def paired(task, size: int = 16, base=None, **kwargs) -> PairedImages:
+def paired(task, size: int = 16, base=None, per_step: int = 1, **kwargs) -> PairedImages:
     base = base or Digits(image_size=size)
-    return PairedImages(base, task, **{"batch_size": 8, "steps": 6, **kwargs})
+    return PairedImages(base, task, **{"batch_size": 8, **kwargs}).serve(6, per_step)
 
 
 def assert_batches_equal(a: list[dict], b: list[dict]) -> None:
@@ -126,7 +126,7 @@ def test_super_resolution_needs_a_divisible_size():
 
 @pytest.mark.parametrize("task", [Edges(), SuperResolution(), Inpainting()], ids=lambda t: t.name)
 def test_paired_batches_shapes_ranges_and_labels(task):
-    dm = paired(task, batches_per_step=2)
+    dm = paired(task, per_step=2)
     batch = next(iter(dm.train_dataloader()))
     assert batch["input"].shape == (2, 8, dm.in_channels, 16, 16)
     assert batch["target"].shape == (2, 8, 1, 16, 16) and batch["label"].shape == (2, 8)
@@ -156,7 +156,7 @@ def test_paired_targets_and_labels_are_the_base_images():
 
 def test_paired_stream_is_seeded_and_resumes_exactly():
     def make(seed=3):
-        return paired(Inpainting(), batches_per_step=2, seed=seed)
+        return paired(Inpainting(), per_step=2, seed=seed)
 
     assert_batches_equal(list(make().train_dataloader()), list(make().train_dataloader()))
     other = next(iter(make(4).train_dataloader()))
@@ -177,8 +177,8 @@ def test_paired_mnist_base():
 
 
 def two_digit_domains(**kwargs) -> UnpairedImages:
-    options = {"batch_size": 8, "steps": 6, "batches_per_step": 2, "seed": 1, **kwargs}
-    return UnpairedImages(Digits(image_size=16), Digits(image_size=16), **options)
+    options = {"batch_size": 8, "seed": 1, **kwargs}
+    return UnpairedImages(Digits(image_size=16), Digits(image_size=16), **options).serve(6, 2)
 
 
 def test_domains_are_drawn_by_independent_streams():
@@ -216,7 +216,7 @@ def test_domains_need_the_same_size():
 
 @needs_mnist
 def test_digits2mnist():
-    dm = Digits2MNIST(batch_size=4, steps=3, image_size=32, root=str(MNIST_ROOT), download=False)
+    dm = Digits2MNIST(batch_size=4, image_size=32, root=str(MNIST_ROOT), download=False).serve(3)
     spec = dm.spec
     assert spec.kind == "domains" and spec.classifiers == {"a": "digits", "b": "mnist"}
     assert spec.shapes == {"a": (1, 32, 32), "b": (1, 32, 32)} and spec.num_classes == 10

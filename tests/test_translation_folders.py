@@ -48,7 +48,7 @@ def colour(x: torch.Tensor) -> tuple:
 def test_paired_folder_splits_the_halves_by_direction(tmp_path, direction):
     pairs = write_pairs(tmp_path, "train", 5)
     write_pairs(tmp_path, "val", 3)
-    dm = PairedFolder(str(tmp_path), direction, batch_size=2, steps=4, image_size=8, num_workers=0)
+    dm = PairedFolder(str(tmp_path), direction, batch_size=2, image_size=8, num_workers=0).serve(4)
     dm.setup()
     assert dm.spec.kind == "pairs" and dm.spec.shapes["input"] == (3, 8, 8)
     val = dm.val_items(3)
@@ -65,7 +65,7 @@ def test_paired_folder_resumes_exactly(tmp_path):
     write_pairs(tmp_path, "val", 2)
 
     def make():
-        return PairedFolder(str(tmp_path), batch_size=3, steps=5, image_size=8, num_workers=0)
+        return PairedFolder(str(tmp_path), batch_size=3, image_size=8, num_workers=0).serve(5)
 
     resume_matches(make, 2)
 
@@ -112,8 +112,8 @@ def test_unpaired_folder(tmp_path, workers):
     write_domains(tmp_path, {"trainA": 5, "trainB": 7, "testA": 2, "testB": 3})
 
     def make():
-        return UnpairedFolder(
-            str(tmp_path), batch_size=2, steps=6, image_size=8, num_workers=workers
+        return UnpairedFolder(str(tmp_path), batch_size=2, image_size=8, num_workers=workers).serve(
+            6
         )
 
     dm = make()
@@ -183,7 +183,7 @@ def fit(make, steps: int, root: Path, ckpt: Path | None = None) -> list[float]:
 
 def test_lightning_checkpoint_resumes_the_item_stream_exactly(tmp_path):
     def make():
-        return UnpairedImages(Digits(image_size=8), Digits(image_size=8), batch_size=4, steps=5)
+        return UnpairedImages(Digits(image_size=8), Digits(image_size=8), batch_size=4).serve(5)
 
     full = fit(make, 5, tmp_path / "full")
     head = fit(make, 2, tmp_path / "split")
@@ -220,8 +220,8 @@ def test_paired_task_from_a_folder_of_images(tmp_path):
 def test_config_builds_what_it_declares(name, kind, classifier):
     overrides = [f"data={name}", "seed=7"] + (["data.path=/no/such"] if "folder" in name else [])
     cfg = compose_config(overrides)
-    dm = hydra.utils.instantiate(cfg.data, steps=3, batches_per_step=2)  # as train.py does
-    assert (dm.spec.kind, dm.spec.classifier, dm.steps, dm.batches_per_step, dm.seed) == (
+    dm = hydra.utils.instantiate(cfg.data).serve(steps=3, per_step=2)  # as train.py does
+    assert (dm.spec.kind, dm.spec.classifier, dm.steps, dm.per_step, dm.seed) == (
         kind, classifier, 3, 2, 7,
     )  # fmt: skip
     if name == "digits2mnist":

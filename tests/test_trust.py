@@ -240,7 +240,6 @@ def test_an_empty_checkpoint_is_one_line(tmp_path, capsys):
 def test_a_ganlab_data_class_never_creates_the_path_a_checkpoint_names(toy_ckpt, tmp_path):
     """evaluate rebuilds the run's data for its real images: a checkpoint naming MNIST at
     another root made evaluate create that folder (torchvision's download)."""
-    from types import SimpleNamespace
 
     from omegaconf import OmegaConf
 
@@ -253,7 +252,7 @@ def test_a_ganlab_data_class_never_creates_the_path_a_checkpoint_names(toy_ckpt,
     state = torch.load(bad, weights_only=True)["ganlab"]
     config = OmegaConf.create(trusted_config(state["resolved"], "bad.ckpt"))
     with pytest.raises(UserError, match=r"MNIST not found in .*\(download=false\)"):
-        evaluate._datamodule(config, SimpleNamespace(kind="images"))
+        evaluate._datamodule(config)
     with pytest.raises(UserError, match=r"MNIST not found in .*\(download=false\)"):
         domain_labeler(config)  # sample arithmetic=label:...: the run's classifier
     assert not (tmp_path / "elsewhere").exists()
@@ -343,3 +342,24 @@ def test_references_cannot_expand_without_end():
         trusted_config({"latent": {**latent, "f": [1] * 10}}, "bomb.ckpt")
     with pytest.raises(UserError, match=r"latent.a holds '\$\{latent.b\}', an interpolation"):
         trusted_config({"latent": {"a": "${latent.b}", "b": "${latent.a}"}}, "cycle.ckpt")
+
+
+def test_an_old_data_config_with_the_runs_length_is_rebuilt(toy_ckpt, tmp_path):
+    """Checkpoints of older ganlab stored ``steps`` and ``batches_per_step`` in the data
+    config; the data modules no longer take them, and the commands drop them quietly."""
+
+    from omegaconf import OmegaConf
+
+    from ganlab.checkpoints import rebuild_data
+
+    digits = {"_target_": "ganlab.data.images.Digits", "image_size": 16, "batch_size": 4,
+              "seed": 0, "steps": 1000, "batches_per_step": 5}  # fmt: skip
+    old = mutate(toy_ckpt, tmp_path / "old.ckpt", "data", digits)
+    state = torch.load(old, weights_only=True)["ganlab"]
+    config = OmegaConf.create(trusted_config(state["resolved"], "old.ckpt"))
+    assert config.data.steps == 1000  # still stored, as an old checkpoint has it
+    data = evaluate._datamodule(config)
+    assert data.steps is None and data.batch_size == 4  # the run's length is not the data's
+    x, y = data.real_images("test", 3)
+    assert x.shape == (3, 1, 16, 16) and len(y) == 3
+    assert rebuild_data(config).spec == data.spec

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from ganlab.errors import UserError
+from ganlab.families.protocols import CanSample
 from ganlab.latent import group_means, walk
 
 Labeler = Callable[[Tensor], Tensor]  # images (N, C, H, W) -> labels (N,)
@@ -103,7 +104,7 @@ class Pool:
     images: Tensor
 
     @classmethod
-    def draw(cls, family, n: int, y: Tensor | None = None) -> Pool:
+    def draw(cls, family: CanSample, n: int, y: Tensor | None = None) -> Pool:
         z = family.fixed_z(n)
         images = family.generate(n, z=z, y=None if y is None else y[:1].expand(n))
         if images.dim() != 4:
@@ -124,7 +125,7 @@ class Arithmetic:
 
 
 def arithmetic(
-    family,
+    family: CanSample,
     expression: str,
     pool: int = 2000,
     quantile: float = 0.1,
@@ -163,12 +164,12 @@ def _uniform_pm1(shape: tuple[int, ...], generator: torch.Generator, device) -> 
     return torch.rand(shape, generator=generator, device=device) * 2 - 1
 
 
-def _draw(family, z: Tensor, y: Tensor | None) -> Tensor:
+def _draw(family: CanSample, z: Tensor, y: Tensor | None) -> Tensor:
     return family.generate(len(z), z=z, y=None if y is None else y[:1].expand(len(z))).float()
 
 
 def direction(
-    family,
+    family: CanSample,
     expression: str = "thick-thin",
     pool: int = 2000,
     quantile: float = 0.1,
@@ -186,7 +187,7 @@ def direction(
 
 
 def attribute_walk(
-    family, d: Tensor, rows: int = 4, steps: int = 9, span: float = 1.0,
+    family: CanSample, d: Tensor, rows: int = 4, steps: int = 9, span: float = 1.0,
     y: Tensor | None = None,
 ) -> Tensor:  # fmt: skip
     """Images (rows x steps, C, H, W): the first ``rows`` fixed z moved along ``d`` by
@@ -200,16 +201,15 @@ def domain_labeler(config, device: str | torch.device = "cpu") -> Labeler | None
     """The run's domain classifier as a labeler (trained on the data and cached on first
     use; stacked sets: 100 d0 + 10 d1 + d2), or None when the data has none."""
     from ganlab.checkpoints import rebuild_data
-    from ganlab.metrics.classifier import load_or_train, predict, stacked_labels
+    from ganlab.metrics.classifier import load_or_train
+    from ganlab.metrics.scorer import labeller
 
     data = rebuild_data(config)  # never downloads to, or creates, a path the checkpoint names
     if data.spec.classifier is None:
         return None
     data.prepare_data()
     classifier, _ = load_or_train(data.spec.classifier, data, device=device)
-    if data.channels == 3:
-        return lambda x: stacked_labels(classifier, x)
-    return lambda x: predict(classifier, x)
+    return labeller(classifier, data.spec)  # the data's modes, as the metrics count them
 
 
 def figure(
@@ -232,7 +232,7 @@ def figure(
         raise UserError("give arithmetic=A-B+C or direction=A-B (one of them)")
     if not 0 < quantile <= 0.5 or pool < 2:
         raise UserError(f"quantile must be in (0, 0.5] and pool >= 2, got {quantile}, {pool}")
-    family = trained.family
+    family: CanSample = trained.family
     y = _class(family, cls)
     text = expression if expression is not None else along
     needs_labels = any(g.startswith("label:") for _, g in parse(text))
@@ -244,7 +244,7 @@ def figure(
     return attribute_walk(family, d, rows, steps, span, y), steps
 
 
-def _class(family, cls: int | None) -> Tensor | None:
+def _class(family: CanSample, cls: int | None) -> Tensor | None:
     """The class every image is drawn with (a conditional model's z carries the style)."""
     if not family.num_classes:
         if cls is not None:

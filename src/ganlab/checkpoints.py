@@ -74,12 +74,20 @@ def load_trained(path: str | Path, ema: bool = True, device: str = "cpu") -> Tra
     return Trained(family, config, spec, int(state["g_step"]), ema=has_ema and ema)
 
 
+#: keys that older ganlab stored in a data config: the run's length, now the runner's
+RUN_LENGTH = ("steps", "batches_per_step")
+
+
 def rebuild_data(config: DictConfig) -> Any:
     """The data module of a checkpoint's run (``config``: ``Trained.config``), for its real
     images (no training batches are drawn). It reads where the checkpoint says and never
     downloads or creates anything there: ``download`` is switched off, so a path a
-    checkpoint names is never made."""
+    checkpoint names is never made. A run's length is no data option: the ``steps`` and
+    ``batches_per_step`` that older checkpoints stored in their data config are dropped."""
     import hydra
 
-    fetch = {"download": False} if "download" in config.data else {}
-    return hydra.utils.instantiate(config.data, steps=1, batches_per_step=1, **fetch)
+    node = OmegaConf.to_container(config.data)
+    for key in RUN_LENGTH:
+        node.pop(key, None)
+    fetch = {"download": False} if "download" in node else {}
+    return hydra.utils.instantiate(node, **fetch)

@@ -6,7 +6,8 @@ stable form (``softplus``). The training loop calls ``d_loss``/``g_loss`` and ne
 which loss it holds.
 
 A regularizer is applied in the D phase every ``interval`` D updates; a penalty applied
-lazily is multiplied by its interval (Karras et al. 2020, "lazy regularization", sec. 4).
+lazily is multiplied by its interval (Karras et al. 2020, StyleGAN2, sec. 3.1, "lazy
+regularization").
 A regularizer may also penalize D's raw outputs (``output_penalty``) and track them
 (``observe``): LeCam (Tseng et al. 2021).
 """

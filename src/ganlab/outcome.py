@@ -25,9 +25,10 @@ def summarize(trainer: pl.Trainer, module: Any, seconds: float) -> dict[str, Any
     module.check_finite()  # divergence after the last logged step counts too
     metrics = {k: _finite(float(v)) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     parts: dict[str, Any] = {"health": {}}
-    for part in [*trainer.callbacks, trainer.datamodule.data]:  # data: files skipped, ...
+    for part in trainer.callbacks:
         if isinstance(part, SummaryPart):
             parts.update(part.summary(module))
+    parts.update(trainer.datamodule.data.summary(module))  # files skipped, ...
     return {
         "status": "completed" if module.status == "running" else module.status,
         "steps": module.g_step,

@@ -7,8 +7,9 @@
 - ``refuse_overwrite``: a directory that already holds a run (its checkpoint, CSV log or
   summary) is only trained in again with ``resume``; otherwise one line says how to resume
   and how to start anew.
-- ``RunDirGuard``: a Hydra callback doing both (and the resume checks) before Hydra writes
-  its ``.hydra/`` files into the directory, so a refused command leaves it untouched.
+
+``ganlab.guard.RunDirGuard`` (a Hydra callback) does both, with the resume checks, before
+Hydra writes its ``.hydra/`` files into the directory.
 
 Only the process of rank 0 takes the lock and checks: the other ranks of a DDP run work in
 the same directory on purpose.
@@ -21,10 +22,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
-
-from hydra.experimental.callback import Callback
-from omegaconf import OmegaConf
+from typing import IO
 
 from ganlab.errors import UserError
 
@@ -103,42 +101,3 @@ def refuse_overwrite(run_dir: Path, resume_command: str) -> None:
             f"{run_dir} already holds a run ({', '.join(found)}): continue it with "
             f"`{resume_command}`, or start anew in another hydra.run.dir (or delete it)"
         )
-
-
-class RunDirGuard(Callback):
-    """Hydra callback: before a single run writes anything into its directory, lock it and
-    check it (no run to overwrite, or a resume that fits; see ``ganlab.resume``). A problem
-    is one ``error:`` line and exit code 2, as for any mistake."""
-
-    _run_dir: Path | None = None
-
-    def on_run_end(self, config: Any, **kwargs: Any) -> None:
-        if self._run_dir is not None:
-            release(self._run_dir)
-
-    def on_run_start(self, config: Any, **kwargs: Any) -> None:
-        from ganlab.cli import exit_with_error
-        from ganlab.cluster import requeued_here
-        from ganlab.resume import NOT_RESUMING, check_run_dir
-
-        if launched_rank() != 0:
-            return
-        try:
-            run_dir = Path(str(config.hydra.run.dir))
-        except Exception:  # a run dir that needs Hydra's runtime: train() checks it
-            return
-        if not run_dir.is_dir():  # nothing there to overwrite; train() locks it (and a
-            return  # timestamped name resolved again may differ by a second)
-        try:
-            task = OmegaConf.to_container(config, resolve=False)
-            task.pop("hydra", None)
-            if task.get("resume") in NOT_RESUMING and requeued_here(run_dir):
-                task["resume"] = "auto"  # a requeued SLURM job continues its own run
-            overrides = list(config.hydra.overrides.task)
-            check_run_dir(task, run_dir, overrides)  # refused: not even the lock is touched
-            if acquire(run_dir):
-                self._run_dir = run_dir
-            check_run_dir(task, run_dir, overrides)  # again, now that no other run can write
-        except UserError as err:
-            release(run_dir)
-            exit_with_error(err, in_log=False)  # the directory is left as it was

@@ -44,6 +44,7 @@ from torch import Tensor
 from ganlab.arithmetic import figure
 from ganlab.checkpoints import Trained, load_trained
 from ganlab.errors import UserError, run_command
+from ganlab.families.protocols import CanSample
 from ganlab.latent import Truncation
 from ganlab.options import at_most, check_device, parse_options
 from ganlab.pictures import save_images
@@ -87,7 +88,7 @@ def _at_least(value: int, minimum: int, key: str) -> int:
 
 def _z(trained: Trained, n: int, seed: int | None, truncation: Truncation | None) -> Tensor:
     """The run's evaluation z by default, or the stream of ``seed``; truncated when asked."""
-    family = trained.family
+    family: CanSample = trained.family
     if seed is None:
         return family.fixed_z(n, trained.device, truncation)
     generator = torch.Generator(device=trained.device).manual_seed(seed)
@@ -172,7 +173,7 @@ def sample(opts: SampleOptions) -> Path:
     """Write what ``opts`` ask for; returns the path written."""
     out, kind = _check(opts)
     trained = load_trained(opts.ckpt, ema=opts.ema, device=opts.device)
-    if trained.family.latent is None:
+    if not isinstance(trained.family, CanSample):  # a family samples by having the methods
         raise UserError(
             f"sample draws from a latent GAN; this checkpoint is {trained.family.name}, "
             "which has no latent: use python -m ganlab.translate"
@@ -195,7 +196,7 @@ def sample(opts: SampleOptions) -> Path:
         return _write(images, out, per_row, None)
     if opts.interpolate:
         return _interpolation(trained, opts, out, trunc)
-    family = trained.family
+    family: CanSample = trained.family
     if kind == "grid" and family.num_classes and opts.class_ is None and opts.seed is None:
         images, columns = family.grid(n, columns, trunc)  # the run's grid: a row per class
         return _write(images.float().cpu(), out, columns, None)
@@ -221,7 +222,7 @@ def _interpolation(
     trained: Trained, opts: SampleOptions, out: Path, trunc: Truncation | None
 ) -> Path:
     rows, steps = opts.interpolate, opts.steps
-    family = trained.family
+    family: CanSample = trained.family
     if opts.seed is None and opts.class_ is None:
         return _write(family.interpolation(rows, steps, trunc).float().cpu(), out, steps, None)
     z = _z(trained, 2 * rows, opts.seed, trunc)

@@ -125,6 +125,7 @@ def build(
     ``overrides`` (the run's, saved in checkpoints) rebuild the resume command."""
     from ganlab.assemble import build_node, check_model, declare_family
     from ganlab.callbacks.checkpoint import Checkpoint
+    from ganlab.callbacks.needs import needs_of
     from ganlab.cluster import job_id
     from ganlab.data.lightning import LightningData
     from ganlab.module import GANModule
@@ -132,7 +133,8 @@ def build(
     choices = dict(HydraConfig.get().runtime.choices)
     family = declare_family(cfg, choices)  # its phases say how many real batches a step takes
     check_model(family, cfg.model, choices)
-    data = build_node(cfg.data, "data", steps=cfg.steps, batches_per_step=family.batches_per_step)
+    data = build_node(cfg.data, "data")
+    data.serve(steps=cfg.steps, per_step=family.batches_per_step)  # the runner's facts
     spec = data.spec
     family.setup(spec, choices)
     family.check_batch(data.batch_size)
@@ -152,7 +154,12 @@ def build(
         "overrides": list(overrides),
         "slurm_job": job_id(),  # a requeued job knows its own run by it (ganlab.cluster)
     }
-    callbacks = [build_node(c, "callback") for c in cfg.callbacks.values() if c]
+    register_metrics(cfg)
+    callbacks = [
+        build_node(c, "callback")
+        for c in cfg.callbacks.values()
+        if c and needs_of(c).met(spec, family)
+    ]
     check_logged(cfg.get("optimized_metric"), callbacks, data, family)
     # checkpoints last: a signal that lands during a step's evaluation or sample grid is
     # still saved at that step
@@ -160,6 +167,16 @@ def build(
     loggers = [build_node(lg, "logger") for lg in cfg.logger.values() if lg]
     trainer = build_node(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
     return trainer, module, LightningData(data)
+
+
+def register_metrics(cfg: DictConfig) -> None:
+    """Register the user's image metrics (``metrics``: name -> config with a ``_target_``,
+    from ``+metrics=<name>``) before anything checks a metric against the registry."""
+    from ganlab.assemble import build_node
+    from ganlab.metrics.registry import register
+
+    for node in cfg.get("metrics", {}).values():
+        register(build_node(node, "metric"))
 
 
 def rebuilt_parts(cfg: DictConfig) -> dict[str, Any]:
@@ -180,6 +197,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     resuming its run with the config it was trained with (``ganlab.resume``)."""
     _quiet_third_party()
     check_root_values(cfg)
+    try:
+        register_metrics(cfg)
+    except (InstantiationException, ValueError) as err:
+        raise UserError(_one_line(err)) from err
     check_optimized_metric(cfg.get("optimized_metric"))
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     with hold(run_dir):

@@ -10,6 +10,7 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor
 
+from ganlab.callbacks.needs import SAMPLED_POINTS
 from ganlab.callbacks.schedule import Scheduled
 from ganlab.collectives import share_slice
 from ganlab.families.protocols import CanCritic, CanSample
@@ -30,7 +31,7 @@ class ToyEvaluator(Scheduled):
         prog_bar: keys shown in the progress bar.
     """
 
-    kinds = ("points",)
+    needs = SAMPLED_POINTS
 
     def __init__(
         self,

@@ -12,10 +12,12 @@ import lightning.pytorch as pl
 
 from ganlab.callbacks.checkpoint import BestCheckpoint
 from ganlab.callbacks.evaluate import generate_share
+from ganlab.callbacks.needs import SAMPLED_IMAGES
 from ganlab.callbacks.schedule import Scheduled
 from ganlab.callbacks.summary import SummaryPart
 from ganlab.families.protocols import CanSample
 from ganlab.loggers import log_images, log_now
+from ganlab.metrics.registry import described
 from ganlab.metrics.scorer import ImageScorer
 from ganlab.module import GANModule
 
@@ -35,10 +37,11 @@ class ImageMetrics(SummaryPart, Scheduled):
         n_samples: generated samples per evaluation.
         monitor: ``val/<metric>`` to keep the best checkpoint by (None: keep none); whether
             lower or higher is better comes from the metric registry.
-        **scorer: the ``ImageScorer``'s arguments (n_real, extractor, metrics, ...).
+        **scorer: the ``ImageScorer``'s arguments (n_real, extractor, metrics, plugins: the
+            user's metrics selected with ``+metrics=<name>``, ...).
     """
 
-    kinds = ("images",)
+    needs = SAMPLED_IMAGES
 
     def __init__(
         self,
@@ -118,7 +121,7 @@ class ImageMetrics(SummaryPart, Scheduled):
 
     def summary(self, module: GANModule) -> dict[str, Any]:
         """How the metrics were computed, and the last evaluation's mode fractions."""
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = described(self.scorer.plugins)
         if self.scorer.provenance:
             out["metrics_provenance"] = self.scorer.provenance
         if self.scorer.fractions:

@@ -1,4 +1,4 @@
-"""Figures of generated samples for toy data, and of mode coverage for image data.
+"""Figures of mode coverage for image data (toy data draws its own: ``ganlab.data.figures``).
 
 Built as bare ``matplotlib.figure.Figure`` objects, never through pyplot: saving them needs
 no backend, and pyplot's backend is left to the user (a notebook keeps its inline figures).
@@ -6,76 +6,11 @@ no backend, and pyplot's backend is left to the user (a notebook keeps its inlin
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-
 import matplotlib
 import torch
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import Circle
-from torch import Tensor
 
-if TYPE_CHECKING:  # the distributions import these figures lazily
-    from ganlab.data.toy import Gaussian1D, GaussianMixture
-
-
-def _figure(width: float, height: float) -> tuple[Figure, Axes]:
-    fig = Figure(figsize=(width, height), dpi=100)
-    return fig, fig.subplots()
-
-
-def plot_mixture(samples: Tensor, dist: GaussianMixture, title: str) -> Figure:
-    """Scatter of generated samples over the real modes, each ringed at 3 std."""
-    fig, ax = _figure(5, 5)
-    x = samples.detach().cpu().numpy()
-    for mx, my in dist.means.tolist():
-        ax.add_patch(Circle((mx, my), 3 * dist.std, fill=False, color="tab:red", lw=0.8))
-    ax.scatter(
-        dist.means[:, 0],
-        dist.means[:, 1],
-        s=30,
-        marker="+",
-        color="tab:red",
-        label="real modes (circle: 3 std)",
-    )
-    ax.scatter(x[:, 0], x[:, 1], s=2, alpha=0.4, color="tab:blue", label="generated")
-    span = float(dist.means.abs().max()) * 1.5 + 6 * dist.std
-    ax.set(xlim=(-span, span), ylim=(-span, span), aspect="equal")
-    ax.set_title(title, fontsize=8)
-    ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def plot_1d(
-    samples: Tensor, dist: Gaussian1D, critic: Callable[[Tensor], Tensor], title: str
-) -> Figure:
-    """The classic figure: real density, generated density and D(x) on one x axis."""
-    lo, hi = dist.mean - 5 * dist.std, dist.mean + 5 * dist.std
-    x = torch.linspace(lo, hi, 400).unsqueeze(1)  # (400, 1)
-    fig, ax = _figure(7, 4)
-    ax.plot(x.squeeze(1), dist.density(x).squeeze(1), color="black", label="real density")
-    ax.hist(
-        samples.detach().cpu().flatten().numpy(),
-        bins=80,
-        range=(lo, hi),
-        density=True,
-        alpha=0.5,
-        color="tab:green",
-        label="generated density",
-    )
-    with torch.no_grad():
-        d_out = critic(x).cpu().squeeze(1)
-    ax_d = ax.twinx()
-    ax_d.plot(x.squeeze(1), d_out, color="tab:blue", ls="--", label="D(x) (raw output)")
-    ax_d.set_ylabel("D(x)")
-    ax.set(xlabel="x", ylabel="density")
-    ax.set_title(title, fontsize=9)
-    lines = ax.get_legend_handles_labels(), ax_d.get_legend_handles_labels()
-    ax.legend(lines[0][0] + lines[1][0], lines[0][1] + lines[1][1], loc="upper left", fontsize=8)
-    fig.tight_layout()
-    return fig
+from ganlab.data.figures import bare_figure as _figure
 
 
 def plot_mode_fractions(fractions: list[float], title: str) -> Figure:

@@ -10,6 +10,7 @@ import lightning.pytorch as pl
 from torch import Tensor
 from torchvision.utils import save_image
 
+from ganlab.callbacks.needs import Needs
 from ganlab.callbacks.schedule import Scheduled
 from ganlab.loggers import log_images
 
@@ -34,7 +35,7 @@ class SampleGrid(Scheduled):
         interpolation_steps: images per interpolation row.
     """
 
-    kinds = ("images", "pairs", "domains")
+    needs = Needs(kinds=("images", "pairs", "domains"))
     interval_key = "sample_every"
 
     def __init__(

@@ -26,11 +26,13 @@ class DataModule:
     once per machine; ``setup``: load what training needs, so missing files fail before the
     first step), so a data module reads like a LightningDataModule.
 
+    A data module describes data only. How long a run draws from it is the runner's to say:
+    ``serve(steps, per_step)`` before the training batches are asked for (``train.build``
+    passes the run's ``steps`` and the family's ``batches_per_step``).
+
     Args:
         batch_size: samples per D update, per process (the family checks it: PacGAN's packs
             divide it).
-        steps: training steps (G updates) the training batches last.
-        batches_per_step: real batches per step, i.e. the module's ``n_critic``.
         seed: base seed of the data stream; DDP rank r draws from stream_seed(seed, r).
     """
 
@@ -39,14 +41,34 @@ class DataModule:
     #: labelled data (class labels in every batch)
     labelled: bool = False
 
-    def __init__(self, batch_size: int, steps: int, batches_per_step: int, seed: int) -> None:
-        for key, value in (("batch_size", batch_size), ("steps", steps)):
-            if value < 1:
-                raise ValueError(f"{key} must be >= 1, got {value}")
-        if batches_per_step < 1:
-            raise ValueError(f"n_critic must be >= 1, got {batches_per_step}")
-        self.batch_size, self.steps, self.batches_per_step = batch_size, steps, batches_per_step
-        self.seed = seed
+    def __init__(self, batch_size: int, seed: int) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size, self.seed = batch_size, seed
+        self.steps: int | None = None  # set by ``serve``
+        self.per_step = 1
+
+    def serve(self, steps: int, per_step: int = 1) -> DataModule:
+        """Serve ``steps`` training items (one per G update), each ``per_step`` real batches
+        (one per D update: the family's ``batches_per_step``); returns the module itself."""
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        if per_step < 1:
+            raise ValueError(f"n_critic must be >= 1, got {per_step}")
+        self.steps, self.per_step = steps, per_step
+        return self
+
+    def served(self) -> tuple[int, int]:
+        """(steps, per_step) as ``serve`` set them; a module not yet served has no length."""
+        if self.steps is None:
+            raise RuntimeError(
+                f"{type(self).__name__}: call serve(steps, per_step) before train_dataloader"
+            )
+        return self.steps, self.per_step
+
+    def summary(self, module: Any = None) -> dict[str, Any]:
+        """Entries for the run summary (files skipped, ...); none by default."""
+        return {}
 
     def prepare_data(self) -> None:
         """Download or check the files (once per machine, before ``setup``)."""

@@ -1,4 +1,8 @@
-"""Any folder of images as an unlabelled data set, decoded per item by DataLoader workers.
+"""Folders of image files, decoded per item by DataLoader workers: the one folder reader
+(``FolderData``: the files found, checked and their decoding failures handled once) that
+``ImageFolder`` (any folder of images, unlabelled), the pix2pix layout
+(``ganlab.data.paired.PairedFolder``) and the CycleGAN layout
+(``ganlab.data.unpaired.UnpairedFolder``) build on.
 
 Files are found recursively by suffix and sorted, so the data set (and with the seed, the
 stream) is the same on every machine. Each image is converted to ``channels`` (RGBA and
@@ -17,8 +21,7 @@ from typing import Any, TypeVar
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ganlab.callbacks.summary import SummaryPart
-from ganlab.data.decode import find_images, load_image, unreadable
+from ganlab.data.decode import SUFFIXES, find_images, load_image, unreadable
 from ganlab.data.image_base import LoaderImageData
 from ganlab.errors import UserError
 
@@ -28,7 +31,7 @@ T = TypeVar("T")
 ON_ERROR = ("raise", "skip")
 
 
-class Decoding(SummaryPart):
+class Decoding:
     """How a data set of files treats one that fails to decode when a batch needs it (a
     truncated JPEG passes PIL's ``verify`` at setup and fails only here).
 
@@ -73,7 +76,8 @@ class Decoding(SummaryPart):
             self._count.value += 1
         log.warning("data.on_error=skip: skipped %s, which fails to decode (%s)", path, err)
 
-    def summary(self, module: Any = None) -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
+        """The run summary's count of files skipped (nothing when none was)."""
         if not self.skipped:
             return {}
         return {"data": {"skipped_images": self.skipped}}
@@ -102,40 +106,76 @@ class FolderImages(Dataset):
         return load_image(path, self.channels, self.size)
 
 
-class ImageFolder(SummaryPart, LoaderImageData):
-    """Every image under ``path`` (PNG, JPEG, BMP, GIF, WebP, TIFF, ...; any mode and size),
-    unlabelled, at ``channels`` x ``image_size`` x ``image_size``. Files PIL cannot open,
-    or that fail to decode when a batch needs them, are an error naming the first
+def layout_files(folder: Path, what: str, layout: str) -> list[Path]:
+    """The image files under ``folder`` (recursively), sorted; ``UserError`` saying where to
+    put them (``layout`` describes the expected folders)."""
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
+    if not files:
+        state = "has no image files" if folder.is_dir() else "does not exist"
+        raise UserError(f"{folder} {state}: put the {what} there ({layout})")
+    return files
+
+
+def readable(files: list[Path], folder: Path, on_error: str) -> list[Path]:
+    """``files`` without those PIL cannot open: ``UserError`` naming the first
+    (``on_error="raise"``), or skipped with a warning (``"skip"``)."""
+    bad = unreadable(files)
+    if bad and on_error == "raise":
+        raise UserError(
+            f"cannot read image {bad[0]} ({len(bad)} unreadable file(s) in {folder}): fix or "
+            "remove it, or set data.on_error=skip to skip unreadable files"
+        )
+    if bad:
+        log.warning("skipped %d unreadable image file(s) in %s", len(bad), folder)
+    skip = set(bad)
+    files = [p for p in files if p not in skip]
+    if not files:
+        raise UserError(f"no readable image files in {folder}")
+    return files
+
+
+class FolderData(LoaderImageData):
+    """Image files under ``path``, unlabelled, at ``channels`` x ``image_size`` x
+    ``image_size``, decoded per item by ``num_workers`` DataLoader workers. Files PIL cannot
+    open, or that fail to decode when a batch needs them, are an error naming the first
     (``on_error="raise"``) or skipped with a warning and counted (``on_error="skip"``, see
-    ``Decoding``). Only a "train" split."""
+    ``Decoding``; the count is in the run summary)."""
 
     labelled = False
 
     def __init__(
         self,
         path: str,
-        batch_size: int = 64,
-        steps: int = 1000,
-        batches_per_step: int = 1,
-        seed: int = 0,
-        image_size: int = 64,
-        channels: int = 3,
-        on_error: str = "raise",
-        num_workers: int = 2,
+        batch_size: int,
+        seed: int,
+        image_size: int,
+        channels: int,
+        on_error: str,
+        num_workers: int,
     ) -> None:
-        super().__init__(
-            batch_size,
-            steps,
-            batches_per_step,
-            seed,
-            image_size,
-            channels,
-            0,
-            num_workers=num_workers,
-        )
+        super().__init__(batch_size, seed, image_size, channels, 0, num_workers=num_workers)
         self.decoding = Decoding(on_error)
         self.path, self.on_error = Path(path).expanduser().absolute(), on_error
-        self._files: list[Path] | None = None
+        self._files: dict[Path, list[Path]] = {}
+
+    def read_folder(
+        self,
+        folder: Path,
+        find: Callable[[Path], list[Path]],
+        check: Callable[[list[Path]], list[Path]] | None = None,
+    ) -> list[Path]:
+        """The readable image files that ``find`` lists under ``folder`` (sorted; it raises
+        the one line saying where to put them when there are none), passed through
+        ``check`` when given; found and checked once."""
+        if folder not in self._files:
+            files = readable(find(folder), folder, self.on_error)
+            self._files[folder] = check(files) if check else files
+        return self._files[folder]
+
+    def images(self, folder: Path, find: Callable[[Path], list[Path]]) -> FolderImages:
+        """The images under ``folder`` as a dataset of uint8 (C, H, W), decoded per item."""
+        paths = [str(p) for p in self.read_folder(folder, find)]
+        return FolderImages(paths, self.channels, self.image_size, self.decoding)
 
     def summary(self, module: Any = None) -> dict[str, Any]:
         return self.decoding.summary()
@@ -144,23 +184,27 @@ class ImageFolder(SummaryPart, LoaderImageData):
     def cache_key(self) -> str:
         return f"{type(self).__name__}:{self.path}"
 
+
+class ImageFolder(FolderData):
+    """Every image under ``path`` (PNG, JPEG, BMP, GIF, WebP, TIFF, ...; any mode and size),
+    unlabelled, at ``channels`` x ``image_size`` x ``image_size`` (see ``FolderData``).
+    Only a "train" split."""
+
+    def __init__(
+        self,
+        path: str,
+        batch_size: int = 64,
+        seed: int = 0,
+        image_size: int = 64,
+        channels: int = 3,
+        on_error: str = "raise",
+        num_workers: int = 2,
+    ) -> None:
+        super().__init__(path, batch_size, seed, image_size, channels, on_error, num_workers)
+
     def files(self) -> list[Path]:
         """The readable image files, found and checked once."""
-        if self._files is None:
-            files = find_images(self.path)
-            bad = unreadable(files)
-            if bad and self.on_error == "raise":
-                raise UserError(
-                    f"cannot read image {bad[0]} ({len(bad)} unreadable file(s) in {self.path}):"
-                    " fix or remove it, or set data.on_error=skip to skip unreadable files"
-                )
-            if bad:
-                log.warning("skipped %d unreadable image file(s) in %s", len(bad), self.path)
-            skip = set(bad)
-            self._files = [p for p in files if p not in skip]
-            if not self._files:
-                raise UserError(f"no readable image files in {self.path}")
-        return self._files
+        return self.read_folder(self.path, find_images)
 
     def setup(self, stage: str | None = None) -> None:
         self.files()
@@ -168,5 +212,4 @@ class ImageFolder(SummaryPart, LoaderImageData):
     def dataset(self, split: str) -> Dataset:
         if split != "train":
             raise ValueError(f"ImageFolder has only the 'train' split, got {split!r}")
-        paths = [str(p) for p in self.files()]
-        return FolderImages(paths, self.channels, self.image_size, self.decoding)
+        return self.images(self.path, find_images)

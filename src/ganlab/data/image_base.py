@@ -1,16 +1,19 @@
-"""Base classes of the image data modules: options, device and rank, the two loader paths.
+"""Base classes of the image data modules: their options, and the two ways they are served.
 
-Small sets live on the training device as one uint8 tensor and are batched by indexing
-(``InMemoryImageData``); large sets are decoded by DataLoader workers
-(``LoaderImageData``). Both serve the same position-based index stream
+Small sets live on the training device and are batched by indexing (``InMemoryImageData``);
+large sets are decoded by DataLoader workers (``LoaderImageData``). Both serve every kind of
+image item (images, pairs, two domains) from position-based index streams
 (``ganlab.data.sampling``), so a checkpoint holds just the position.
 """
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import Dataset, Subset
 
 from ganlab.data.base import CPU, DataModule
 from ganlab.data.sampling import (
@@ -18,18 +21,21 @@ from ganlab.data.sampling import (
     IndexStream,
     LoaderBatches,
     MemoryBatches,
+    Stream,
+    load_batches,
     to_float,
-    worker_message,
 )
 from ganlab.data.sources import StackedSource, TensorSource, check_split, first
 from ganlab.data.spec import DataSpec
 from ganlab.errors import UserError
 from ganlab.rng import stream_seed
 
+__all__ = ["ImageDataModule", "InMemoryImageData", "LoaderImageData", "TensorSource"]
+
 
 class ImageDataModule(DataModule):
-    """Options shared by the image data modules (see ``ganlab.data.images``): the size,
-    channels and classes of the images, besides ``DataModule``'s batch options."""
+    """Options shared by the image data modules: the size, channels and classes of the
+    images, besides ``DataModule``'s batch size and seed."""
 
     kind = "images"
     #: labelled data (class labels in every batch)
@@ -38,16 +44,9 @@ class ImageDataModule(DataModule):
     classifier: str | None = None
 
     def __init__(
-        self,
-        batch_size: int,
-        steps: int,
-        batches_per_step: int,
-        seed: int,
-        image_size: int,
-        channels: int,
-        num_classes: int,
+        self, batch_size: int, seed: int, image_size: int, channels: int, num_classes: int
     ) -> None:
-        super().__init__(batch_size, steps, batches_per_step, seed)
+        super().__init__(batch_size, seed)
         if image_size < 1:
             raise ValueError(f"image_size must be a positive number of pixels, got {image_size}")
         if channels not in (1, 3):
@@ -67,9 +66,18 @@ class ImageDataModule(DataModule):
         )
 
     @property
+    def modes(self) -> int:
+        """The modes that mode coverage counts: one per class (0: unlabelled)."""
+        return self.num_classes
+
+    @property
     def spec(self) -> DataSpec:
         return DataSpec(
-            self.kind, {"x": self.image_shape}, self.num_classes, classifier=self.classifier
+            self.kind,
+            {"x": self.image_shape},
+            self.num_classes,
+            classifier=self.classifier,
+            modes=self.modes,
         )
 
     @property
@@ -83,42 +91,81 @@ class ImageDataModule(DataModule):
         return (self.channels, self.image_size, self.image_size)
 
     def _stream(self, n_items: int, rank: int, device: torch.device) -> IndexStream:
-        per_item = self.batches_per_step * self.batch_size
+        """Rank ``rank``'s stream over ``n_items`` samples: ``per_step`` batches a position."""
+        per_item = self.per_step * self.batch_size
         return IndexStream(n_items, per_item, stream_seed(self.seed, rank), device)
 
 
 class InMemoryImageData(ImageDataModule):
-    """A data set small enough to live on the training device: subclasses build each split's
-    source on the CPU in ``_make_source``; training batches are gathered by indexing."""
+    """A data set small enough to live on the training device, batched by indexing.
 
-    def __init__(self, *args, **kwargs) -> None:
+    Your own data set is one subclass and one YAML file. The subclass states what the data
+    is and loads each split as tensors::
+
+        class Sprites(InMemoryImageData):
+            classifier = None  # no domain classifier: FID needs metrics.extractor=inception
+
+            def __init__(self, root: str, batch_size: int = 64, seed: int = 0) -> None:
+                super().__init__(batch_size, seed, image_size=16, channels=3, num_classes=5)
+                self.root = root
+
+            def load(self, split: str) -> TensorSource:  # split: "train" or "test"
+                images, labels = torch.load(f"{self.root}/{split}.pt")
+                return TensorSource(images, labels)  # uint8 (N, 3, 16, 16), int64 (N,)
+
+    and ``conf/data/sprites.yaml`` names it, on ``hydra.searchpath``::
+
+        # @package _global_
+        data:
+          _target_: mypackage.Sprites
+          root: /data/sprites
+          batch_size: 64
+          seed: ${seed}
+
+    The spec follows from the constructor's arguments: kind ``images`` (class attribute
+    ``kind``), labelled when ``num_classes`` > 0 (set the class attribute ``labelled =
+    False`` for unlabelled data: ``TensorSource(images, None)``), one mode per class
+    (override ``modes`` when they differ). How long the run draws from it is not the data's
+    business: the runner calls ``serve`` before training. A split is loaded once, on the
+    CPU; the training split is then copied to the training device.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._sources: dict[str, TensorSource | StackedSource] = {}  # CPU, per split
-        self._placed: dict[torch.device, TensorSource | StackedSource] = {}  # the train split
+        self._sources: dict[str, Any] = {}  # CPU, per split
+        self._placed: dict[torch.device, Any] = {}  # the train split on the training device
 
-    def _make_source(self, split: str) -> TensorSource | StackedSource:
+    def load(self, split: str) -> Any:
+        """The split ("train" or "test") on the CPU: a source of uint8 images and labels
+        (``TensorSource``; pairs and domains have their own) with ``len``, ``take(indices)``,
+        ``batch(indices, per_step)`` and ``to(device)``."""
         raise NotImplementedError
 
-    def tensor_source(self, split: str) -> TensorSource | StackedSource:
-        """The split as an in-memory source (for sets derived from this one)."""
-        return self.source(split)
-
-    def source(self, split: str) -> TensorSource | StackedSource:
-        """The CPU source of ``split`` ("train" or "test"), built once."""
+    def source(self, split: str) -> Any:
+        """The CPU source of ``split`` ("train" or "test"), loaded once."""
         check_split(split)
         if split not in self._sources:
-            self._sources[split] = self._make_source(split)
+            self._sources[split] = self.load(split)
         return self._sources[split]
+
+    def tensor_source(self, split: str) -> Any:
+        """The split as an in-memory source (for sets derived from this one)."""
+        return self.source(split)
 
     def setup(self, stage: str | None = None) -> None:
         self.source("train")  # load (and fail on missing files) before training starts
 
+    def _train_stream(self, source: Any, rank: int, device: torch.device) -> Stream:
+        """The sample indices of rank ``rank``'s training items, into ``source``."""
+        return self._stream(len(source), rank, device)
+
     def train_dataloader(self, device: torch.device = CPU, rank: int = 0) -> MemoryBatches:
+        steps, per_step = self.served()
         if device not in self._placed:
             self._placed = {device: self.source("train").to(device)}  # one copy is enough
         data = self._placed[device]
-        stream = self._stream(len(data), rank, device)
-        return MemoryBatches(data.take, stream, self.batches_per_step, self.batch_size, self.steps)
+        stream = self._train_stream(data, rank, device)
+        return MemoryBatches(partial(data.batch, per_step=per_step), stream, steps)
 
     def real_images(
         self, split: str = "train", n: int | None = None
@@ -129,12 +176,23 @@ class InMemoryImageData(ImageDataModule):
         images, labels = data.take(first(len(data), n, split))
         return to_float(images), labels
 
+    def _head(self, source: Any, n: int | None, split: str) -> Tensor:
+        """The indices into ``source`` of the first ``n`` (all when None) items of ``split``."""
+        return first(len(source), n, split)
+
+    def val_items(self, n: int | None = None, split: str = "test") -> Any:
+        """The first ``n`` items of ``split`` (held out: "test"; all when it has fewer), as
+        a batch without the step dim, on the CPU: a fixed validation set."""
+        data = self.source(split)
+        return data.batch(self._head(data, None if n is None else min(n, len(data)), split))
+
 
 class LoaderImageData(ImageDataModule):
     """A data set decoded per item by ``num_workers`` DataLoader worker processes; subclasses
-    return a map-style dataset of uint8 (C, H, W) images (or (image, label)) per split."""
+    return a map-style dataset per split (``dataset``) whose items ``collate`` stacks: uint8
+    (C, H, W) images or (image, label) by default."""
 
-    def __init__(self, *args, num_workers: int = 2, **kwargs) -> None:
+    def __init__(self, *args: Any, num_workers: int = 2, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if num_workers < 0:
             raise ValueError(
@@ -144,6 +202,26 @@ class LoaderImageData(ImageDataModule):
 
     def dataset(self, split: str) -> Dataset:
         raise NotImplementedError
+
+    def collate(self, per_step: int | None = None) -> Any:
+        """Stacks a list of the dataset's items into a batch (``per_step``: a training item)."""
+        return Collate(self.num_classes > 0, per_step)
+
+    def _train_stream(self, data: Any, rank: int) -> Stream:
+        """The dataset indices of rank ``rank``'s training items (drawn on the CPU)."""
+        return self._stream(len(data), rank, CPU)
+
+    def _head(self, data: Any, n: int | None, split: str) -> list:
+        """The dataset indices of the first ``n`` (all when None) items of ``split``."""
+        return first(len(data), n, split).tolist()
+
+    def load_head(self, split: str, n: int | None) -> list[Any]:
+        """The first ``n`` items of ``split``, decoded by the workers, as a list of batches
+        without the step dim."""
+        check_split(split)
+        data = self.dataset(split)
+        subset = Subset(data, self._head(data, n, split))
+        return load_batches(subset, self.collate(), self.num_workers)
 
     def tensor_source(self, split: str) -> TensorSource:
         """The split decoded once into memory (for sets derived from this one; CIFAR-10 at
@@ -156,12 +234,13 @@ class LoaderImageData(ImageDataModule):
         return TensorSource(torch.stack([image for image, _ in items]), labels)
 
     def train_dataloader(self, device: torch.device = CPU, rank: int = 0) -> LoaderBatches:
+        steps, per_step = self.served()
         data = self.dataset("train")
         return LoaderBatches(
             data,
-            self._stream(len(data), rank, torch.device("cpu")),
-            Collate(self.num_classes > 0, self.batches_per_step),
-            self.steps,
+            self._train_stream(data, rank),
+            self.collate(per_step),
+            steps,
             self.num_workers,
             pin_memory=device.type == "cuda",
         )
@@ -171,17 +250,8 @@ class LoaderImageData(ImageDataModule):
     ) -> tuple[Tensor, Tensor | None]:
         """The first ``n`` (all when None) images of ``split`` in [-1, 1] on the CPU, with
         int64 labels (None for unlabelled data); decoded by the workers."""
-        check_split(split)
-        data = self.dataset(split)
-        subset = Subset(data, first(len(data), n, split).tolist())
         labelled = self.num_classes > 0
-        loader = DataLoader(
-            subset, batch_size=256, num_workers=self.num_workers, collate_fn=Collate(labelled)
-        )
-        try:
-            batches = [b if labelled else (b, None) for b in loader]
-        except UserError as err:  # an image that fails to decode, named in one line
-            raise UserError(worker_message(err)) from None
+        batches = [b if labelled else (b, None) for b in self.load_head(split, n)]
         if not batches:
             empty = torch.empty(0, dtype=torch.int64) if labelled else None
             return torch.empty(0, *self.image_shape), empty

@@ -1,9 +1,9 @@
 """Image data modules: digits, stacked digits, MNIST, Fashion-MNIST, Stacked MNIST, CIFAR-10
 and any folder of images.
 
-Every module yields ``steps`` items of ``batches_per_step`` real batches (one per D update):
-x (batches_per_step, batch_size, C, H, W) float32 in [-1, 1], and for labelled sets the tuple
-(x, y) with int64 labels y (batches_per_step, batch_size). Samples are drawn epoch by epoch
+Served for ``steps`` G updates of ``per_step`` real batches each (``DataModule.serve``),
+every module yields x (per_step, batch_size, C, H, W) float32 in [-1, 1], and for labelled
+sets the tuple (x, y) with int64 labels y (per_step, batch_size). Samples are drawn epoch by epoch
 without replacement from permutations seeded per (rank seed, epoch); the state to checkpoint
 is the position (``ganlab.data.sampling``). ``real_images(split, n)`` gives real images for
 metrics and classifiers.
@@ -76,14 +76,12 @@ class Digits(InMemoryImageData):
     def __init__(
         self,
         batch_size: int = 64,
-        steps: int = 1000,
-        batches_per_step: int = 1,
         seed: int = 0,
         image_size: int = 32,
         holdout: float = 0.2,
         fraction: float = 1.0,
     ) -> None:
-        super().__init__(batch_size, steps, batches_per_step, seed, image_size, 1, 10)
+        super().__init__(batch_size, seed, image_size, 1, 10)
         if image_size < 8:
             raise ValueError(f"image_size must be >= 8 for digits (8x8 images), got {image_size}")
         if not 0 <= holdout < 1:
@@ -101,7 +99,7 @@ class Digits(InMemoryImageData):
         # the default hold-out: the classifier is part of the metric, not of the run's data
         return Digits(image_size=self.image_size)
 
-    def _make_source(self, split: str) -> TensorSource | StackedSource:
+    def load(self, split: str) -> TensorSource | StackedSource:
         images, labels = _digits()
         train, test = stratified_split(labels, self.holdout, DIGITS_SPLIT_SEED)
         idx = train if split == "train" else test
@@ -123,8 +121,8 @@ class _Stacked:
         self.channels, self.num_classes = 3, 1000
         self.size, self.stack_seed = size, stack_seed
 
-    def _make_source(self, split: str) -> TensorSource | StackedSource:
-        base = super()._make_source(split)  # type: ignore[misc]
+    def load(self, split: str) -> TensorSource | StackedSource:
+        base = super().load(split)  # type: ignore[misc]
         assert isinstance(base, TensorSource)
         return stack(base, self.size, stream_seed(self.stack_seed, SPLITS.index(split)))
 
@@ -137,15 +135,13 @@ class StackedDigits(_Stacked, Digits):
     def __init__(
         self,
         batch_size: int = 64,
-        steps: int = 1000,
-        batches_per_step: int = 1,
         seed: int = 0,
         image_size: int = 32,
         holdout: float = 0.2,
         size: int = 50_000,
         stack_seed: int = 0,
     ) -> None:
-        super().__init__(batch_size, steps, batches_per_step, seed, image_size, holdout)
+        super().__init__(batch_size, seed, image_size, holdout)
         self._stack(size, stack_seed)
 
 
@@ -160,14 +156,12 @@ class MNIST(InMemoryImageData):
     def __init__(
         self,
         batch_size: int = 64,
-        steps: int = 1000,
-        batches_per_step: int = 1,
         seed: int = 0,
         image_size: int = 32,
         root: str | None = None,
         download: bool = True,
     ) -> None:
-        super().__init__(batch_size, steps, batches_per_step, seed, image_size, 1, 10)
+        super().__init__(batch_size, seed, image_size, 1, 10)
         self.root, self.download = data_root(root), download
 
     def prepare_data(self) -> None:
@@ -178,7 +172,7 @@ class MNIST(InMemoryImageData):
             return super().classifier_base()
         return MNIST(image_size=self.image_size, root=str(self.root), download=self.download)
 
-    def _make_source(self, split: str) -> TensorSource | StackedSource:
+    def load(self, split: str) -> TensorSource | StackedSource:
         data = torchvision_set(self.torchvision_name, self.root, split)
         images = resize(data.data.unsqueeze(1), self.image_size)  # (N, 28, 28) -> (N, 1, S, S)
         return TensorSource(images, data.targets.long())
@@ -201,8 +195,6 @@ class StackedMNIST(_Stacked, MNIST):
     def __init__(
         self,
         batch_size: int = 64,
-        steps: int = 1000,
-        batches_per_step: int = 1,
         seed: int = 0,
         image_size: int = 32,
         root: str | None = None,
@@ -210,7 +202,7 @@ class StackedMNIST(_Stacked, MNIST):
         size: int = 128_000,
         stack_seed: int = 0,
     ) -> None:
-        super().__init__(batch_size, steps, batches_per_step, seed, image_size, root, download)
+        super().__init__(batch_size, seed, image_size, root, download)
         self._stack(size, stack_seed)
 
 
@@ -222,17 +214,13 @@ class CIFAR10(LoaderImageData):
     def __init__(
         self,
         batch_size: int = 64,
-        steps: int = 1000,
-        batches_per_step: int = 1,
         seed: int = 0,
         image_size: int = 32,
         root: str | None = None,
         download: bool = True,
         num_workers: int = 2,
     ) -> None:
-        super().__init__(
-            batch_size, steps, batches_per_step, seed, image_size, 3, 10, num_workers=num_workers
-        )
+        super().__init__(batch_size, seed, image_size, 3, 10, num_workers=num_workers)
         self.root, self.download = data_root(root), download
         self._datasets: dict[str, ArrayImages] = {}
 

@@ -8,14 +8,15 @@
   and ``test/``; decoded per item by DataLoader workers.
 
 Each training step yields {"input": (R, B, C_in, S, S), "target": (R, B, C_out, S, S)} in
-[-1, 1], plus "label": (R, B) int64 when the base set is labelled; R = batches_per_step.
+[-1, 1], plus "label": (R, B) int64 when the base set is labelled; R = per_step (the
+family's batches per step, ``DataModule.serve``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -23,21 +24,13 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ganlab.callbacks.summary import SummaryPart
 from ganlab.data.decode import to_channels
-from ganlab.data.folder import Decoding
-from ganlab.data.image_base import ImageDataModule
+from ganlab.data.folder import Decoding, FolderData, layout_files
+from ganlab.data.image_base import ImageDataModule, InMemoryImageData
 from ganlab.data.paired_tasks import PairTask
-from ganlab.data.sampling import IndexStream, to_float
+from ganlab.data.sampling import DictCollate, Item, concat, to_batch, to_float
 from ganlab.data.sources import check_split, first
 from ganlab.data.spec import DataSpec
-from ganlab.data.translation_base import (
-    Item,
-    LoaderItemData,
-    MemoryItemData,
-    layout_files,
-    readable,
-)
 from ganlab.errors import UserError
 
 DIRECTIONS = ("AtoB", "BtoA")
@@ -69,15 +62,16 @@ class PairSource:
             item["label"] = self.labels.index_select(0, idx)
         return item
 
-    def head(self, n: int | None, split: str) -> Item:
-        return self.take(first(len(self), n, split))
+    def batch(self, idx: Tensor, per_step: int | None = None) -> Item:
+        """The pairs at ``idx`` as a batch (images in [-1, 1])."""
+        return to_batch(self.take(idx), per_step)
 
     def to(self, device: torch.device) -> PairSource:
         labels = None if self.labels is None else self.labels.to(device)
         return PairSource(self.inputs.to(device), self.targets.to(device), labels)
 
 
-class PairedImages(MemoryItemData):
+class PairedImages(InMemoryImageData):
     """A paired task derived from an image set: target = a base image, input = ``task`` of
     it, label = its class (evaluation only). The pairs of a split are computed once on the
     CPU when first used and held on the training device.
@@ -86,7 +80,7 @@ class PairedImages(MemoryItemData):
         base: the image set (any ``ImageDataModule``; only its splits are used, not its batch
             options); its ``image_size`` and channels are the targets'.
         task: ``Edges``, ``SuperResolution``, ``Inpainting``, ``Colorization``, ...
-        batch_size, steps, batches_per_step, seed: as for every image data module.
+        batch_size, seed: as for every image data module.
     """
 
     kind = "pairs"
@@ -97,19 +91,9 @@ class PairedImages(MemoryItemData):
         base: ImageDataModule,
         task: PairTask,
         batch_size: int = 64,
-        steps: int = 1000,
-        batches_per_step: int = 1,
         seed: int = 0,
     ) -> None:
-        super().__init__(
-            batch_size,
-            steps,
-            batches_per_step,
-            seed,
-            base.image_size,
-            base.channels,
-            base.num_classes,
-        )
+        super().__init__(batch_size, seed, base.image_size, base.channels, base.num_classes)
         task.check(type(base).__name__, base.channels, base.image_size)
         self.base, self.task = base, task
         self.in_channels = task.in_channels(base.channels)
@@ -122,19 +106,17 @@ class PairedImages(MemoryItemData):
             {"input": (self.in_channels, *size), "target": (self.channels, *size)},
             num_classes=self.num_classes,
             classifier=self.base.spec.classifier,
+            modes=self.modes,
         )
 
     def prepare_data(self) -> None:
         self.base.prepare_data()
 
-    def _make_source(self, split: str) -> PairSource:
+    def load(self, split: str) -> PairSource:
         data = self.base.tensor_source(split)
         targets, labels = data.take(torch.arange(len(data)))
         inputs = torch.cat([self.task(chunk) for chunk in targets.split(CHUNK)])
         return PairSource(inputs, targets, labels)
-
-    def _item_stream(self, source: PairSource, rank: int, device: torch.device) -> IndexStream:
-        return self._stream(len(source), rank, device)
 
     def domain_data(self, part: str = "target") -> ImageDataModule:
         """The image set the outputs are judged against (real images, domain classifier):
@@ -196,7 +178,7 @@ class ABImages(Dataset):
         return split_ab(path, self.channels, self.size, self.direction)
 
 
-class PairedFolder(SummaryPart, LoaderItemData):
+class PairedFolder(FolderData):
     """The pix2pix layout: ``path``/train, ``path``/val (and ``path``/test), each file A|B side
     by side; both halves resized to ``image_size`` (no crop; the paper's random jitter is not
     applied). Unlabelled; decoded per item by ``num_workers`` DataLoader workers.
@@ -213,15 +195,12 @@ class PairedFolder(SummaryPart, LoaderItemData):
     """
 
     kind = "pairs"
-    labelled = False  # labels for evaluation only
 
     def __init__(
         self,
         path: str,
         direction: str = "AtoB",
         batch_size: int = 1,
-        steps: int = 1000,
-        batches_per_step: int = 1,
         seed: int = 0,
         image_size: int = 256,
         channels: int = 3,
@@ -229,24 +208,12 @@ class PairedFolder(SummaryPart, LoaderItemData):
         on_error: str = "raise",
         num_workers: int = 2,
     ) -> None:
-        super().__init__(
-            batch_size,
-            steps,
-            batches_per_step,
-            seed,
-            image_size,
-            channels,
-            0,
-            num_workers=num_workers,
-        )
+        super().__init__(path, batch_size, seed, image_size, channels, on_error, num_workers)
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
         if held_out not in ("val", "test"):
             raise ValueError(f"held_out must be val or test, got {held_out!r}")
-        self.decoding = Decoding(on_error)
-        self.path, self.direction = Path(path).expanduser().absolute(), direction
-        self.held_out, self.on_error, self.in_channels = held_out, on_error, channels
-        self._files: dict[str, list[Path]] = {}
+        self.direction, self.held_out, self.in_channels = direction, held_out, channels
 
     @property
     def spec(self) -> DataSpec:
@@ -257,10 +224,8 @@ class PairedFolder(SummaryPart, LoaderItemData):
         """The A|B files of ``split`` ("train", or "test": the ``held_out`` folder)."""
         check_split(split)
         folder = "train" if split == "train" else self.held_out
-        if split not in self._files:
-            files = layout_files(self.path / folder, f"{folder} A|B images", LAYOUT)
-            self._files[split] = check_pairs(readable(files, self.path / folder, self.on_error))
-        return self._files[split]
+        find = partial(layout_files, what=f"{folder} A|B images", layout=LAYOUT)
+        return self.read_folder(self.path / folder, find, check_pairs)
 
     def setup(self, stage: str | None = None) -> None:
         for split in ("train", "test"):  # both: evaluation uses the held-out folder
@@ -270,14 +235,8 @@ class PairedFolder(SummaryPart, LoaderItemData):
         paths = [str(p) for p in self.files(split)]
         return ABImages(paths, self.channels, self.image_size, self.direction, self.decoding)
 
-    def summary(self, module: Any = None) -> dict[str, Any]:
-        return self.decoding.summary()
-
-    def _item_stream(self, data: Dataset, rank: int) -> IndexStream:
-        return self._stream(len(data), rank, torch.device("cpu"))  # type: ignore[arg-type]
-
-    def _head(self, data: Dataset, n: int | None, split: str) -> list:
-        return first(len(data), n, split).tolist()  # type: ignore[arg-type]
+    def collate(self, per_step: int | None = None) -> DictCollate:
+        return DictCollate(per_step)
 
     @property
     def cache_key(self) -> str:
@@ -286,6 +245,14 @@ class PairedFolder(SummaryPart, LoaderItemData):
     def domain_data(self, part: str = "target") -> PairedFolder:
         """The image set the outputs are judged against: these targets (no classifier)."""
         return self
+
+    def val_items(self, n: int | None = None, split: str = "test") -> Item:
+        """The first ``n`` pairs of ``split`` (held out: "test"; all when it has fewer),
+        decoded by the workers, as a batch without the step dim, on the CPU: a fixed
+        validation set."""
+        check_split(split)
+        n = None if n is None else min(n, len(self.files(split)))
+        return concat(self.load_head(split, n))
 
     def real_images(
         self, split: str = "train", n: int | None = None

@@ -10,7 +10,8 @@ regenerated from the seed alone. The state to checkpoint is the position, as for
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -27,6 +28,12 @@ def to_float(images: Tensor) -> Tensor:
     Python scalar is not (CUDA multiplies by the reciprocal, the CPU divides).
     """
     return images.float().mul_(1 / 127.5).sub_(1.0)
+
+
+class Stream(Protocol):
+    """Sample indices for each position of a training stream."""
+
+    def indices(self, position: int) -> Tensor: ...
 
 
 class IndexStream:
@@ -64,38 +71,33 @@ class IndexStream:
         return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
+class ZipStream:
+    """Two independent index streams drawn side by side (unpaired domains): the indices of a
+    position are (n, 2), column 0 into domain A and column 1 into domain B."""
+
+    def __init__(self, a: IndexStream, b: IndexStream) -> None:
+        self.a, self.b = a, b
+
+    def indices(self, position: int) -> Tensor:
+        return torch.stack([self.a.indices(position), self.b.indices(position)], dim=1)
+
+
 class MemoryBatches:
-    """``length`` items of a data set held on one device, batched by indexing.
+    """``length`` training items of a data set held on one device: ``batch(indices)`` gathers
+    the samples at a position's indices as one training item. The state is the position."""
 
-    ``take(indices)`` returns uint8 images (n, C, H, W) and int64 labels (n,) or None. Each
-    item is x (per_step, batch_size, C, H, W) in [-1, 1], or (x, y) with y (per_step,
-    batch_size) for labelled data.
-    """
-
-    def __init__(
-        self,
-        take: Callable[[Tensor], tuple[Tensor, Tensor | None]],
-        stream: IndexStream,
-        per_step: int,
-        batch_size: int,
-        length: int,
-    ) -> None:
-        self.take, self.stream = take, stream
-        self.per_step, self.batch_size, self.length = per_step, batch_size, length
+    def __init__(self, batch: Callable[[Tensor], Any], stream: Stream, length: int) -> None:
+        self.batch, self.stream, self.length = batch, stream, length
         self.position = 0
 
     def __len__(self) -> int:
         return self.length
 
-    def __iter__(self) -> Iterator[Tensor | tuple[Tensor, Tensor]]:
+    def __iter__(self) -> Iterator[Any]:
         while self.position < self.length:
-            images, labels = self.take(self.stream.indices(self.position))
+            item = self.batch(self.stream.indices(self.position))
             self.position += 1
-            x = to_float(images).view(self.per_step, self.batch_size, *images.shape[1:])
-            if labels is None:
-                yield x  # (per_step, B, C, H, W)
-            else:
-                yield x, labels.view(self.per_step, self.batch_size)  # (per_step, B)
+            yield item
 
     def state_dict(self) -> dict:
         return {"position": self.position}
@@ -107,7 +109,7 @@ class MemoryBatches:
 class PositionBatchSampler(Sampler[list[int]]):
     """The index lists of positions [start, stop) of a stream, for a DataLoader."""
 
-    def __init__(self, stream: IndexStream, start: int, stop: int) -> None:
+    def __init__(self, stream: Stream, start: int, stop: int) -> None:
         self.stream, self.start, self.stop = stream, start, stop
 
     def __len__(self) -> int:
@@ -127,13 +129,59 @@ class Collate:
 
     def __call__(self, items: list[Any]) -> Tensor | tuple[Tensor, Tensor]:
         images = torch.stack([item[0] for item in items] if self.labelled else items)
-        x = to_float(images)
-        if self.per_step is not None:
-            x = x.view(self.per_step, -1, *x.shape[1:])  # (per_step, B, C, H, W)
-        if not self.labelled:
-            return x
-        y = torch.tensor([item[1] for item in items], dtype=torch.int64)
-        return x, y if self.per_step is None else y.view(self.per_step, -1)
+        labels = None
+        if self.labelled:
+            labels = torch.tensor([item[1] for item in items], dtype=torch.int64)
+        return image_batch(images, labels, self.per_step)
+
+
+def image_batch(
+    images: Tensor, labels: Tensor | None, per_step: int | None = None
+) -> Tensor | tuple[Tensor, Tensor]:
+    """uint8 images (n, C, H, W) -> x in [-1, 1], or (x, y) when labelled; with ``per_step``,
+    shaped (per_step, B, ...) for a training step."""
+    x = to_float(images)
+    if per_step is not None:
+        x = x.view(per_step, -1, *x.shape[1:])  # (per_step, B, C, H, W)
+    if labels is None:
+        return x
+    return x, labels if per_step is None else labels.view(per_step, -1)  # (per_step, B)
+
+
+Item = dict[str, Tensor]
+
+
+def to_batch(item: Item, per_step: int | None = None) -> Item:
+    """An item's parts (uint8 images, int64 labels) -> images in [-1, 1], labels kept; with
+    ``per_step``, every part is shaped (per_step, B, ...) for a training step."""
+    out = {}
+    for key, value in item.items():
+        x = to_float(value) if value.dtype == torch.uint8 else value
+        out[key] = x if per_step is None else x.view(per_step, -1, *x.shape[1:])  # (R, B, ...)
+    return out
+
+
+class DictCollate:
+    """Stack dataset items (dicts of uint8 (C, H, W) images and int labels) in the workers."""
+
+    def __init__(self, per_step: int | None = None) -> None:
+        self.per_step = per_step
+
+    def __call__(self, items: list[dict[str, Any]]) -> Item:
+        batch = {
+            key: torch.stack([it[key] for it in items])
+            if isinstance(items[0][key], Tensor)
+            else torch.tensor([it[key] for it in items], dtype=torch.int64)
+            for key in items[0]
+        }
+        return to_batch(batch, self.per_step)
+
+
+def concat(batches: list[Item]) -> Item:
+    """Batches of items (dicts) as one batch."""
+    if not batches:
+        raise ValueError("no items to load")
+    return {key: torch.cat([b[key] for b in batches]) for key in batches[0]}
 
 
 def worker_message(err: Exception) -> str:
@@ -144,17 +192,35 @@ def worker_message(err: Exception) -> str:
     return lines[-1].removeprefix(f"{cls.__module__}.{cls.__qualname__}: ") if lines else ""
 
 
+@contextmanager
+def worker_errors() -> Iterator[None]:
+    """A ``UserError`` raised in a DataLoader worker (an image that fails to decode) comes out
+    as its own one line, without the worker's traceback that DataLoader appends."""
+    try:
+        yield
+    except UserError as err:
+        raise UserError(worker_message(err)) from None
+
+
+def load_batches(data: Dataset, collate: Callable[[list], Any], num_workers: int) -> list[Any]:
+    """Every item of ``data`` decoded by ``num_workers`` workers, in batches of 256."""
+    loader = DataLoader(data, batch_size=256, num_workers=num_workers, collate_fn=collate)
+    with worker_errors():
+        return list(loader)
+
+
 class LoaderBatches:
     """``length`` items of a map-style dataset decoded by DataLoader workers, in the order of
-    an ``IndexStream``. The position counts items handed out, not items the workers have
-    prefetched, so a loader restored from ``state_dict`` continues exactly.
+    a stream (``IndexStream``, or two side by side). The position counts items handed out,
+    not items the workers have prefetched, so a loader restored from ``state_dict`` continues
+    exactly.
     """
 
     def __init__(
         self,
         dataset: Dataset,
-        stream: IndexStream,
-        collate: Collate,
+        stream: Stream,
+        collate: Callable[[list], Any],
         length: int,
         num_workers: int,
         pin_memory: bool,
@@ -174,12 +240,10 @@ class LoaderBatches:
             collate_fn=self.collate,
             pin_memory=self.pin_memory,
         )
-        try:
+        with worker_errors():
             for batch in loader:
                 self.position += 1
                 yield batch
-        except UserError as err:  # an image that fails to decode, named in one line
-            raise UserError(worker_message(err)) from None
 
     def state_dict(self) -> dict:
         return {"position": self.position}

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ganlab.data.sampling import image_batch
+
 SPLITS = ("train", "test")
 
 
@@ -43,6 +45,10 @@ class TensorSource:
         labels = None if self.labels is None else self.labels.index_select(0, idx)
         return self.images.index_select(0, idx), labels
 
+    def batch(self, idx: Tensor, per_step: int | None = None) -> Tensor | tuple[Tensor, Tensor]:
+        """The samples at ``idx`` as a batch: x in [-1, 1], or (x, y) when labelled."""
+        return image_batch(*self.take(idx), per_step)
+
     def to(self, device: torch.device) -> TensorSource:
         labels = None if self.labels is None else self.labels.to(device)
         return TensorSource(self.images.to(device), labels)
@@ -67,6 +73,10 @@ class StackedSource:
         images = images.view(len(idx), 3, *images.shape[2:])  # (n·3, 1, H, W) -> (n, 3, H, W)
         digits = digits.view(len(idx), 3)
         return images, digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]
+
+    def batch(self, idx: Tensor, per_step: int | None = None) -> Tensor | tuple[Tensor, Tensor]:
+        """The samples at ``idx`` as a batch: (x, y), x in [-1, 1]."""
+        return image_batch(*self.take(idx), per_step)
 
     def to(self, device: torch.device) -> StackedSource:
         return StackedSource(self.base.to(device), self.triples.to(device))

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 #: The kinds of training item, and the batch each yields per training step (the leading
-#: dims are (batches_per_step, B)):
+#: dims are (R, B): R = the family's batches per step, as ``DataModule.serve`` was told):
 #: - ``points``: x (R, B, dim), or (x, y) when labelled;
 #: - ``images``: x (R, B, C, H, W) in [-1, 1], or (x, y) when labelled;
 #: - ``pairs``: {"input": (R, B, C_in, H, W), "target": (R, B, C_out, H, W),
@@ -42,6 +42,8 @@ class DataSpec:
         classifier: name of the domain classifier that scores samples of this data (and
             labels them), or None; for domains, ``{"a": ..., "b": ...}`` in ``classifiers``.
         classifiers: per part (domains), the classifier names.
+        modes: the distinct modes of the data that mode coverage counts (a toy mixture's
+            Gaussians, a labelled set's classes); 0: none known.
     """
 
     kind: str
@@ -49,6 +51,7 @@ class DataSpec:
     num_classes: int = 0
     classifier: str | None = None
     classifiers: dict[str, str | None] = field(default_factory=dict)
+    modes: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -24,6 +24,8 @@ class ToyDistribution:
     """A distribution we can sample from and score generated samples against."""
 
     dim: int
+    #: the distinct modes that mode coverage counts (0: not a mixture)
+    n_modes: int = 0
     #: the keys of ``evaluate``'s result
     metric_names: tuple[str, ...] = ()
 
@@ -100,9 +102,9 @@ class GaussianMixture(ToyDistribution):
         """A 2-D mixture's scatter over its modes (no figure in other dimensions)."""
         if self.dim != 2:
             return None
-        from ganlab.callbacks.plots import plot_mixture
+        from ganlab.data.figures import plot_mixture
 
-        return plot_mixture(samples, self, title)
+        return plot_mixture(samples, self.means, self.std, title)
 
     def evaluate(self, samples: Tensor) -> dict[str, float]:
         metrics = mode_coverage(samples, self.means.to(samples.device), self.std)
@@ -187,9 +189,9 @@ class Gaussian1D(ToyDistribution):
 
     def figure(self, samples: Tensor, critic: Callable[[Tensor], Tensor], title: str) -> Any:
         """The classic figure: real density, generated density, D(x)."""
-        from ganlab.callbacks.plots import plot_1d
+        from ganlab.data.figures import plot_1d
 
-        return plot_1d(samples, self, critic, title)
+        return plot_1d(samples, self.mean, self.std, self.density, critic, title)
 
     def evaluate(self, samples: Tensor) -> dict[str, float]:
         x = samples.double().flatten().cpu()
@@ -260,13 +262,13 @@ class RandomBatches:
 
 
 class ToyDataModule(DataModule):
-    """Serves fresh samples of a toy distribution, one chunk of ``batches_per_step`` real
-    batches per training step (one per D update).
+    """Serves fresh samples of a toy distribution, one chunk of ``per_step`` real batches per
+    training step (one per D update; ``DataModule.serve``).
 
     Args:
         distribution: what to sample.
         dim: data dimension, checked against the distribution (models read it from config).
-        batch_size, steps, batches_per_step, seed: see ``DataModule``.
+        batch_size, seed: see ``DataModule``.
     """
 
     kind, labelled = "points", False
@@ -276,27 +278,26 @@ class ToyDataModule(DataModule):
         distribution: ToyDistribution,
         dim: int,
         batch_size: int = 100,
-        steps: int = 1000,
-        batches_per_step: int = 1,
         seed: int = 0,
     ) -> None:
         if dim != distribution.dim:
             raise ValueError(
                 f"data.dim={dim} but {distribution!r} has dimension {distribution.dim}"
             )
-        super().__init__(batch_size, steps, batches_per_step, seed)
+        super().__init__(batch_size, seed)
         self.distribution, self.dim = distribution, dim
 
     @property
     def spec(self) -> DataSpec:
-        return DataSpec(self.kind, {"x": (self.dim,)})
+        return DataSpec(self.kind, {"x": (self.dim,)}, modes=self.distribution.n_modes)
 
     def train_dataloader(self, device: torch.device = CPU, rank: int = 0) -> RandomBatches:
+        steps, per_step = self.served()
         return RandomBatches(
             self.distribution,
             self.batch_size,
-            self.batches_per_step,
-            self.steps,
+            per_step,
+            steps,
             seed=stream_seed(self.seed, rank),
             device=device,
         )

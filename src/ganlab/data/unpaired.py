@@ -7,36 +7,39 @@ independently, with the domains' labels when they have them (for evaluation only
   ...), decoded per item by DataLoader workers.
 
 Each training step yields {"a": (R, B, C_a, S, S), "b": (R, B, C_b, S, S)} in [-1, 1], plus
-"label_a" / "label_b": (R, B) int64 for labelled domains; R = batches_per_step. A and B are
-drawn by two position-based streams with different seeds, so their orders are independent
-and a checkpoint still holds only the position.
+"label_a" / "label_b": (R, B) int64 for labelled domains; R = per_step (``DataModule.serve``).
+A and B are drawn by two position-based streams with different seeds, so their orders are
+independent and a checkpoint still holds only the position.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import Dataset, Subset
 
-from ganlab.callbacks.summary import SummaryPart
-from ganlab.data.folder import Decoding, FolderImages, ImageFolder
-from ganlab.data.image_base import ImageDataModule
+from ganlab.data.base import CPU
+from ganlab.data.folder import FolderData, FolderImages, ImageFolder, layout_files
+from ganlab.data.image_base import ImageDataModule, InMemoryImageData
 from ganlab.data.images import MNIST, Digits
-from ganlab.data.sampling import Collate, IndexStream, to_float, worker_message
+from ganlab.data.sampling import (
+    Collate,
+    DictCollate,
+    IndexStream,
+    Item,
+    ZipStream,
+    concat,
+    load_batches,
+    to_batch,
+    to_float,
+)
 from ganlab.data.sources import StackedSource, TensorSource, check_split, first
 from ganlab.data.spec import DataSpec
-from ganlab.data.translation_base import (
-    Item,
-    LoaderItemData,
-    MemoryItemData,
-    ZipStream,
-    layout_files,
-    readable,
-)
 from ganlab.errors import UserError
 from ganlab.rng import stream_seed
 
@@ -80,8 +83,9 @@ class DomainSource:
                 item[f"label_{name}"] = labels
         return item
 
-    def head(self, n: int | None, split: str) -> Item:
-        return self.take(head_pairs((len(self.a), len(self.b)), n, split))
+    def batch(self, idx: Tensor, per_step: int | None = None) -> Item:
+        """The images (and labels) at index pairs ``idx`` (n, 2) as a batch."""
+        return to_batch(self.take(idx), per_step)
 
     def to(self, device: torch.device) -> DomainSource:
         return DomainSource(self.a.to(device), self.b.to(device))
@@ -95,7 +99,7 @@ def zip_stream(seed: int, rank: int, sizes: tuple[int, int], per_item: int, devi
     return ZipStream(a, b)
 
 
-class UnpairedImages(MemoryItemData):
+class UnpairedImages(InMemoryImageData):
     """Two image sets as unpaired domains A and B, held on the training device.
 
     Args:
@@ -103,20 +107,14 @@ class UnpairedImages(MemoryItemData):
             splits are used). Labels are kept when a domain has them; ``num_classes`` is
             theirs when both have the same, else 0 (no label preservation to score).
         batch_size: images of each domain per step (CycleGAN: 1).
-        steps, batches_per_step, seed: as for every image data module.
+        seed: as for every image data module.
     """
 
     kind = "domains"
     labelled = True  # labels for evaluation only
 
     def __init__(
-        self,
-        a: ImageDataModule,
-        b: ImageDataModule,
-        batch_size: int = 1,
-        steps: int = 1000,
-        batches_per_step: int = 1,
-        seed: int = 0,
+        self, a: ImageDataModule, b: ImageDataModule, batch_size: int = 1, seed: int = 0
     ) -> None:
         if a.image_size != b.image_size:
             raise UserError(
@@ -124,9 +122,7 @@ class UnpairedImages(MemoryItemData):
                 f"{type(a).__name__}) and {b.image_size} (b: {type(b).__name__})"
             )
         classes = a.num_classes if a.num_classes == b.num_classes else 0
-        super().__init__(
-            batch_size, steps, batches_per_step, seed, a.image_size, b.channels, classes
-        )
+        super().__init__(batch_size, seed, a.image_size, b.channels, classes)
         self.domains = {"a": a, "b": b}
 
     @property
@@ -137,18 +133,22 @@ class UnpairedImages(MemoryItemData):
             {"a": a.image_shape, "b": b.image_shape},
             num_classes=self.num_classes,
             classifiers={"a": a.spec.classifier, "b": b.spec.classifier},
+            modes=self.modes,
         )
 
     def prepare_data(self) -> None:
         for domain in self.domains.values():
             domain.prepare_data()
 
-    def _make_source(self, split: str) -> DomainSource:
+    def load(self, split: str) -> DomainSource:
         return DomainSource(*(self.domains[d].tensor_source(split) for d in DOMAINS))
 
-    def _item_stream(self, source: DomainSource, rank: int, device: torch.device) -> ZipStream:
+    def _train_stream(self, source: DomainSource, rank: int, device: torch.device) -> ZipStream:
         sizes = (len(source.a), len(source.b))
-        return zip_stream(self.seed, rank, sizes, self.batches_per_step * self.batch_size, device)
+        return zip_stream(self.seed, rank, sizes, self.per_step * self.batch_size, device)
+
+    def _head(self, source: DomainSource, n: int | None, split: str) -> Tensor:
+        return head_pairs((len(source.a), len(source.b)), n, split)
 
     def domain_data(self, domain: str) -> ImageDataModule:
         """Domain ``a`` or ``b`` as an image set (real images, domain classifier)."""
@@ -174,8 +174,6 @@ class Digits2MNIST(UnpairedImages):
     def __init__(
         self,
         batch_size: int = 1,
-        steps: int = 1000,
-        batches_per_step: int = 1,
         seed: int = 0,
         image_size: int = 32,
         holdout: float = 0.2,
@@ -184,7 +182,7 @@ class Digits2MNIST(UnpairedImages):
     ) -> None:
         digits = Digits(image_size=image_size, holdout=holdout)
         mnist = MNIST(image_size=image_size, root=root, download=download)
-        super().__init__(digits, mnist, batch_size, steps, batches_per_step, seed)
+        super().__init__(digits, mnist, batch_size, seed)
 
 
 class DomainImages(Dataset):
@@ -200,7 +198,7 @@ class DomainImages(Dataset):
         return {"a": self.a[pair[0]], "b": self.b[pair[1]]}
 
 
-class UnpairedFolder(SummaryPart, LoaderItemData):
+class UnpairedFolder(FolderData):
     """The CycleGAN layout: ``path``/trainA, trainB, testA, testB (images found recursively,
     sorted), each resized (shorter side) and centre-cropped to ``image_size`` as
     ``ImageFolder`` does; unlabelled; decoded per item by ``num_workers`` workers.
@@ -213,47 +211,36 @@ class UnpairedFolder(SummaryPart, LoaderItemData):
     """
 
     kind = "domains"
-    labelled = False  # labels for evaluation only
 
     def __init__(
         self,
         path: str,
         batch_size: int = 1,
-        steps: int = 1000,
-        batches_per_step: int = 1,
         seed: int = 0,
         image_size: int = 256,
         channels: int = 3,
         on_error: str = "raise",
         num_workers: int = 2,
     ) -> None:
-        super().__init__(
-            batch_size,
-            steps,
-            batches_per_step,
-            seed,
-            image_size,
-            channels,
-            0,
-            num_workers=num_workers,
-        )
-        self.decoding = Decoding(on_error)
-        self.path, self.on_error = Path(path).expanduser().absolute(), on_error
-        self._files: dict[str, list[Path]] = {}
+        super().__init__(path, batch_size, seed, image_size, channels, on_error, num_workers)
 
     @property
     def spec(self) -> DataSpec:
         return DataSpec(self.kind, {"a": self.image_shape, "b": self.image_shape})
 
-    def files(self, split: str, domain: str) -> list[Path]:
-        """The images of ``domain`` in ``split`` (``trainA``, ``testB``, ...), checked once."""
+    def _find(self, split: str, domain: str) -> tuple[Path, Callable[[Path], list[Path]]]:
+        """The folder of ``domain`` in ``split`` (``trainA``, ``testB``, ...) and how its
+        files are found."""
         check_split(split)
         check_domain(domain)
-        folder = self.path / f"{split}{domain.upper()}"
-        if folder.name not in self._files:
-            files = layout_files(folder, f"{split} images of domain {domain.upper()}", LAYOUT)
-            self._files[folder.name] = readable(files, folder, self.on_error)
-        return self._files[folder.name]
+        what = f"{split} images of domain {domain.upper()}"
+        return self.path / f"{split}{domain.upper()}", partial(
+            layout_files, what=what, layout=LAYOUT
+        )
+
+    def files(self, split: str, domain: str) -> list[Path]:
+        """The images of ``domain`` in ``split`` (``trainA``, ``testB``, ...), checked once."""
+        return self.read_folder(*self._find(split, domain))
 
     def setup(self, stage: str | None = None) -> None:
         for split in ("train", "test"):  # evaluation uses the test folders
@@ -269,22 +256,27 @@ class UnpairedFolder(SummaryPart, LoaderItemData):
         )  # fmt: skip
 
     def domain_dataset(self, split: str, domain: str) -> FolderImages:
-        paths = [str(p) for p in self.files(split, domain)]
-        return FolderImages(paths, self.channels, self.image_size, self.decoding)
-
-    def summary(self, module: Any = None) -> dict[str, Any]:
-        return self.decoding.summary()
+        return self.images(*self._find(split, domain))
 
     def dataset(self, split: str) -> Dataset:
         return DomainImages(*(self.domain_dataset(split, d) for d in DOMAINS))
 
-    def _item_stream(self, data: DomainImages, rank: int) -> ZipStream:  # type: ignore[override]
-        sizes = (len(data.a), len(data.b))
-        per_item = self.batches_per_step * self.batch_size
-        return zip_stream(self.seed, rank, sizes, per_item, torch.device("cpu"))
+    def collate(self, per_step: int | None = None) -> DictCollate:
+        return DictCollate(per_step)
 
-    def _head(self, data: DomainImages, n: int | None, split: str) -> list:  # type: ignore[override]
+    def _train_stream(self, data: DomainImages, rank: int) -> ZipStream:
+        sizes = (len(data.a), len(data.b))
+        return zip_stream(self.seed, rank, sizes, self.per_step * self.batch_size, CPU)
+
+    def _head(self, data: DomainImages, n: int | None, split: str) -> list:
         return head_pairs((len(data.a), len(data.b)), n, split).tolist()
+
+    def val_items(self, n: int | None = None, split: str = "test") -> Item:
+        """The first ``n`` items of ``split`` (held out: "test"; all when it has fewer),
+        decoded by the workers, as a batch without the step dim, on the CPU: a fixed
+        validation set."""
+        n = None if n is None else min(n, len(self.dataset(split)))
+        return concat(self.load_head(split, n))
 
     def real_images(
         self, split: str = "train", n: int | None = None, domain: str = "b"
@@ -292,13 +284,8 @@ class UnpairedFolder(SummaryPart, LoaderItemData):
         """The first ``n`` images of ``domain`` ("b" by default) of ``split`` in [-1, 1] on
         the CPU, decoded by the workers (no labels)."""
         data = self.domain_dataset(split, domain)
-        idx = first(len(data), n, split).tolist()
-        subset = Subset(data, idx)
-        loader = DataLoader(subset, 256, num_workers=self.num_workers, collate_fn=Collate(False))
-        try:
-            batches = list(loader)
-        except UserError as err:  # an image that fails to decode, named in one line
-            raise UserError(worker_message(err)) from None
+        subset = Subset(data, first(len(data), n, split).tolist())
+        batches = load_batches(subset, Collate(False), self.num_workers)
         return torch.cat(batches) if batches else torch.empty(0, *self.image_shape), None
 
 

@@ -252,6 +252,7 @@ class Family(nn.Module):
         d_fake: Callable[[Tensor], Tensor] | None = None,
         penalized: Callable[[Tensor, Tensor], tuple[Callable, Tensor, Tensor]] | None = None,
         observe: bool = True,
+        d_loss: Callable[[Tensor, Tensor], Tensor] | None = None,
     ) -> DStep:
         """One D update's loss: ``scale`` x the adversarial loss of D's raw outputs on what it
         sees of ``real`` and ``fake`` (``d_view``), plus the penalties of the regularizers
@@ -266,10 +267,13 @@ class Family(nn.Module):
             observe: show the regularizers and the augmentation D's outputs
                 (``Regularizer.observe``: LeCam's anchors; ``Augment.observe``: ADA's p);
                 False for a hypothetical update (the unrolled GAN's look-ahead).
+            d_loss: D's adversarial loss of its raw outputs (real, fake), for a family with a
+                loss of its own (a relativistic GAN compares the two); default: the run's
+                ``loss.d_loss``.
         """
         real, fake = self.d_view(real, ctx), self.d_view(fake, ctx)
         real_out, fake_out = full(d(real)), full((d if d_fake is None else d_fake)(fake))
-        adversarial = self.loss.d_loss(real_out, fake_out)
+        adversarial = (self.loss.d_loss if d_loss is None else d_loss)(real_out, fake_out)
         if scale != 1.0:
             adversarial = scale * adversarial
         if observe:

@@ -151,6 +151,14 @@ def fidelity_metrics(
     return out
 
 
+def feature_spread(fake: Tensor, real_sigma: Tensor) -> float:
+    """sqrt(trace Σ_fake / trace Σ_real) of the feature covariances FID compares: how widely
+    the samples spread in feature space against the real images (1: as widely; a collapsed
+    G approaches 0). Needs no classifier, so it works on any data set."""
+    fake_trace = fake.double().var(dim=0).sum()  # unbiased, as FID's covariance
+    return float((fake_trace / real_sigma.double().diagonal().sum()).sqrt())
+
+
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     """``cache_dir``, else ``$GANLAB_CACHE``, else ``~/.cache/ganlab``."""
     root = cache_dir or os.environ.get("GANLAB_CACHE") or "~/.cache/ganlab"

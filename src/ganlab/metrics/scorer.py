@@ -12,24 +12,25 @@ import torch
 from torch import Tensor, nn
 
 from ganlab.collectives import all_ranks, gather_shares, rank, share_slice, world_size
-from ganlab.metrics.coverage import class_coverage
 from ganlab.metrics.extractors import WEIGHTS_OPTION, ClassifierExtractor, InceptionExtractor
-from ganlab.metrics.fidelity import fidelity_metrics, kid_subset, real_stats
+from ganlab.metrics.fidelity import feature_spread, kid_subset, real_stats  # noqa: F401
+from ganlab.metrics.registry import (
+    CLASSIFIER,
+    FEATURES,
+    IMAGE_METRICS,
+    LABELS,
+    LOGITS,
+    SAMPLES,
+    ImageMetric,
+    Inputs,
+    image_metrics,
+)
 
 log = logging.getLogger(__name__)
 
 EXTRACTORS = ("classifier", "inception")
-FIDELITY = ("fid", "kid", "is", "pr")
-#: what each requested metric logs (``_fidelity``, ``_modes``); ``spread`` comes with any of
-#: FIDELITY, ``class_frac/<c>`` with ``modes`` on 10-class data
-NAMES = {
-    "fid": ("fid",),
-    "kid": ("kid", "kid_std"),
-    "is": ("is", "is_std"),
-    "pr": ("precision", "recall", "density", "coverage"),
-    "modes": ("modes", "rkl", "classifier_acc"),
-}
-STACKED_MODES = 1000  # 3 channels x 10 digits (VEEGAN/PacGAN stacked MNIST)
+#: what each need of an image metric is made of, in the scorer's outputs
+OUTPUTS = {FEATURES: "features", LOGITS: "logits", LABELS: "labels", SAMPLES: "samples"}
 
 
 class ChannelwiseClassifier(nn.Module):
@@ -67,29 +68,41 @@ class ChannelwiseClassifier(nn.Module):
         }
 
 
-def feature_spread(fake: Tensor, real_sigma: Tensor) -> float:
-    """sqrt(trace Σ_fake / trace Σ_real) of the feature covariances FID compares: how widely
-    the samples spread in feature space against the real images (1: as widely; a collapsed
-    G approaches 0). Needs no classifier, so it works on any data set."""
-    fake_trace = fake.double().var(dim=0).sum()  # unbiased, as FID's covariance
-    return float((fake_trace / real_sigma.double().diagonal().sum()).sqrt())
+def stacked(spec: Any, classifier: Any) -> bool:
+    """Whether the data's modes (``spec.modes``) are tuples of the classifier's classes, one
+    per channel (Stacked MNIST: 1,000 triples of a 10-class digit classifier), so that each
+    channel is classified apart, rather than the classifier's classes themselves."""
+    return bool(spec.modes) and spec.modes != classifier.num_classes
+
+
+def labeller(classifier: Any, spec: Any) -> Any:
+    """Images -> each one's mode (int64), by ``classifier`` on the data of ``spec``."""
+    from ganlab.metrics.classifier import predict, stacked_labels
+
+    classify = stacked_labels if stacked(spec, classifier) else predict
+    return lambda x: classify(classifier, x)
 
 
 class ImageScorer:
-    """Scores samples against a data module's real images.
+    """Scores samples against a data module's real images with the registry's image metrics
+    (``ganlab.metrics.registry.ImageMetric``): what the requested metrics need (features,
+    logits, classifier labels, the samples) is computed once per evaluation, then each
+    metric computes its values from it.
 
     Args:
         n_real: real images (the first of ``real_split``) for the statistics, cached on disk.
         extractor: feature space of FID/KID/IS/PR: ``classifier`` (a small CNN trained on
             the labelled base set, cached; offline) or ``inception`` (torch-fidelity's
             InceptionV3; ``inception_weights`` = a local weights file, else downloaded).
-        metrics: any of ``fid``, ``kid``, ``is``, ``pr`` (precision/recall), ``modes``
-            (modes covered and KL to uniform by the classifier's labels; VEEGAN/PacGAN).
+        metrics: names of registered image metrics: ``fid``, ``kid``, ``is``, ``pr``
+            (precision/recall), ``modes`` (modes covered and KL to uniform by the
+            classifier's labels; VEEGAN/PacGAN), or a user's (``registry.register``).
         real_split: ``train`` or ``test``.
         cache_dir: where the classifier and real statistics are cached (default
             ``$GANLAB_CACHE``, else ``~/.cache/ganlab``).
         kid_subset_size: KID's subset size (clamped to the sample counts).
         weights_option: the option named when the Inception weights are missing.
+        plugins: a user's image metrics (built from ``+metrics=<name>``), scored too.
     """
 
     def __init__(
@@ -102,15 +115,16 @@ class ImageScorer:
         cache_dir: str | None = None,
         kid_subset_size: int = 1000,
         weights_option: str = WEIGHTS_OPTION,
+        plugins: tuple[ImageMetric, ...] | list[ImageMetric] = (),
     ) -> None:
         if extractor not in EXTRACTORS:
             raise ValueError(f"extractor must be one of {', '.join(EXTRACTORS)}, got {extractor!r}")
-        unknown = sorted(set(metrics) - {*FIDELITY, "modes"})
-        if unknown:
-            raise ValueError(f"unknown metrics {unknown}; choose from {', '.join(FIDELITY)}, modes")
         if n_real < 2:
             raise ValueError(f"n_real must be >= 2, got {n_real}")
-        self.n_real, self.extractor_name, self.metrics = n_real, extractor, tuple(metrics)
+        self.plugins = tuple(plugins)
+        self.requested = [*image_metrics(metrics), *self.plugins]
+        self.metrics = tuple(m.name for m in self.requested)
+        self.n_real, self.extractor_name = n_real, extractor
         self.real_split, self.inception_weights = real_split, inception_weights
         self.cache_dir, self.kid_subset_size = cache_dir, kid_subset_size
         self.weights_option = weights_option  # named when the weights are missing
@@ -118,24 +132,35 @@ class ImageScorer:
         self.classifier_info: dict[str, Any] = {}
         self.extractor: Any = None
         self.real: Any = None
+        self.labels: Any = None  # images -> modes, by the classifier (``labeller``)
+        self.modes = 0  # the data's mode count (0: none known)
         self.provenance: dict[str, Any] = {}
         self.fractions: list[float] = []  # per-mode fractions of the last ``score``
-        self.channels = 1  # of the last samples scored (3: stacked, 1,000 modes)
         self.real_extracted: list[int] = []  # real images each rank extracted in prepare
         self.ready = False
 
+    @property
+    def needs(self) -> set[str]:
+        """What the requested metrics need."""
+        return {need for m in self.requested for need in m.needs}
+
     def names(self, spec: Any, conditional: bool = False) -> set[str]:
         """What ``score`` can return for data of ``spec`` (``DataSpec``): the requested
-        metrics' names; mode coverage only where the data has a classifier."""
-        wanted = [m for m in self.metrics if m != "modes" or spec.classifier is not None]
-        names = {name for m in wanted for name in NAMES[m]}
-        if set(wanted) & set(FIDELITY):
-            names.add("spread")
-        if "modes" in wanted:
-            names |= {f"class_frac/{c}" for c in range(10)}
-            if conditional:
-                names.add("class_acc")
+        metrics' names (those needing the classifier only where the data has one) and the
+        implied ones (``spread`` with features, ``classifier_acc`` with a classifier)."""
+        has = set(self.needs) | {CLASSIFIER}
+        if spec.classifier is None:
+            has -= {LABELS, CLASSIFIER}
+        names: set[str] = set()
+        for m in self._computed(has):
+            names |= m.names(spec.modes, conditional)
         return names
+
+    def _computed(self, has: set[str]) -> list[ImageMetric]:
+        """The requested metrics whose needs are in ``has``, then the implied ones."""
+        wanted = [m for m in self.requested if set(m.needs) <= has]
+        implied = [m for m in IMAGE_METRICS.values() if m.implied and m not in wanted]
+        return wanted + [m for m in implied if set(m.needs) <= has]
 
     def prepare(
         self, datamodule: Any, device: torch.device | str, across_ranks: bool = False
@@ -149,11 +174,13 @@ class ImageScorer:
         """Load (or train and cache) the domain classifier and build the extractor."""
         from ganlab.metrics.classifier import load_or_train
 
-        name = datamodule.spec.classifier
-        if name is not None and (self.extractor_name == "classifier" or "modes" in self.metrics):
+        spec = datamodule.spec
+        name, self.modes = spec.classifier, spec.modes
+        if name is not None and (self.extractor_name == "classifier" or LABELS in self.needs):
             self.classifier, self.classifier_info = load_or_train(
                 name, datamodule, cache_dir=self.cache_dir, device=device
             )
+            self.labels = labeller(self.classifier, spec)
         elif name is None:
             log.warning(
                 "metrics: no domain classifier for %s: no mode counts%s",
@@ -167,15 +194,14 @@ class ImageScorer:
                 self.inception_weights, device=device, option=self.weights_option
             )
         elif self.classifier is not None:
-            stacked = datamodule.channels == 3
-            net = ChannelwiseClassifier(self.classifier) if stacked else self.classifier
-            self.extractor = ClassifierExtractor(net, name=f"classifier_{name}")
+            net = ChannelwiseClassifier(self.classifier) if stacked(spec, self.classifier) else None
+            self.extractor = ClassifierExtractor(net or self.classifier, name=f"classifier_{name}")
 
     def prepare_real(self, datamodule: Any, across_ranks: bool = False) -> None:
         """The real statistics, from the cache or computed (and cached). ``across_ranks``: a
         collective call on every rank; on a miss each rank extracts its share of the real
         images (see ``fidelity.real_stats``)."""
-        if self.extractor is not None and set(self.metrics) & set(FIDELITY):
+        if self.extractor is not None and self.needs & {FEATURES, LOGITS}:
             self.real = self._real_stats(datamodule, across_ranks)
             counts = all_ranks([self.real.extracted]) if across_ranks else [[0]]
             self.real_extracted = [c[0] for c in counts]  # 0 each when read from the cache
@@ -224,58 +250,46 @@ class ImageScorer:
         return self._values(outputs, requested, counts)
 
     def _outputs(self, samples: Tensor) -> dict[str, Tensor]:
-        """What the metrics need of ``samples``: features and logits (FID/KID/IS/PR) and mode
-        labels, from one extractor pass where the classifier gives both."""
+        """What the requested metrics need of ``samples``: features and logits from one
+        extractor pass (with the labels, where the classifier gives all three), the
+        classifier's labels, the samples."""
         out: dict[str, Tensor] = {}
-        self.channels = samples.shape[1]
-        if self.real is not None and set(self.metrics) & set(FIDELITY):
+        needs = self.needs
+        if self.real is not None and needs & {FEATURES, LOGITS}:
             out = self.extractor(samples)
-        if "modes" in self.metrics and self.classifier is not None and "labels" not in out:
-            from ganlab.metrics.classifier import predict, stacked_labels
-
-            classify = stacked_labels if samples.shape[1] == 3 else predict
-            out["labels"] = classify(self.classifier, samples).cpu()
+        if LABELS in needs and self.classifier is not None and "labels" not in out:
+            out["labels"] = self.labels(samples).cpu()
+        if SAMPLES in needs:
+            out["samples"] = samples.detach().cpu()
         return out
 
     def _values(
         self, outputs: dict[str, Tensor], requested: Tensor | None, counts: list[int]
     ) -> dict[str, float]:
-        values = self._fidelity(outputs) | self._modes(outputs, requested)
-        if self.classifier_info:
-            values["classifier_acc"] = float(self.classifier_info["accuracy"])
+        has = {need for need, key in OUTPUTS.items() if key in outputs}
+        has |= {CLASSIFIER} if self.classifier_info else set()
+        inputs = Inputs(
+            **{key: outputs.get(key) for key in OUTPUTS.values()},
+            real=self.real,
+            modes=self.modes,
+            requested=requested,
+            classifier_accuracy=self.classifier_info.get("accuracy"),
+        )
+        if FEATURES in has:
+            n = len(outputs["features"])
+            inputs.kid_subset_size = kid_subset(self.kid_subset_size, n, len(self.real.features))
+            self.provenance = {
+                "extractor": self.extractor.name,
+                "n_fake": n,
+                "n_real": len(self.real.features),
+                "real_split": self.real_split,
+                "kid_subset_size": inputs.kid_subset_size,
+            }
+        values: dict[str, float] = {}
+        for m in self._computed(has):
+            values |= m.compute(inputs)
+        self.fractions = inputs.record.pop("mode_fractions", self.fractions)
+        self.provenance |= inputs.record
         if len(counts) > 1:  # DDP: the images each rank extracted (real: when computed)
             self.provenance["extracted_per_rank"] = {"fake": counts, "real": self.real_extracted}
-        return values
-
-    def _fidelity(self, outputs: dict[str, Tensor]) -> dict[str, float]:
-        wanted = [m for m in self.metrics if m in FIDELITY]
-        if not wanted or self.real is None:
-            return {}
-        n = len(outputs["features"])
-        subset = kid_subset(self.kid_subset_size, n, len(self.real.features))
-        values = fidelity_metrics(outputs, self.real, wanted, kid_subset_size=subset)
-        values["spread"] = feature_spread(outputs["features"], self.real.sigma)
-        self.provenance = {
-            "extractor": self.extractor.name,
-            "n_fake": n,
-            "n_real": len(self.real.features),
-            "real_split": self.real_split,
-            "kid_subset_size": subset,
-        }
-        renamed = {"kid_mean": "kid", "is_mean": "is"}
-        return {renamed.get(k, k): float(v) for k, v in values.items()}
-
-    def _modes(self, outputs: dict[str, Tensor], requested: Tensor | None) -> dict[str, float]:
-        if "modes" not in self.metrics or self.classifier is None:
-            return {}
-        labels = outputs["labels"]
-        stacked = self.channels == 3
-        coverage = class_coverage(labels, STACKED_MODES if stacked else 10)
-        values = {"modes": float(coverage["modes"]), "rkl": float(coverage["kl"])}
-        self.fractions = coverage["fractions"]
-        if not stacked:  # 10 classes: one scalar each (1,000 triples: the figure only)
-            values |= {f"class_frac/{c}": p for c, p in enumerate(self.fractions)}
-        if requested is not None:  # a conditional G: how often it made the class asked for
-            values["class_acc"] = float((labels == requested.cpu()).float().mean())
-        self.provenance["modes_n"] = len(labels)
         return values

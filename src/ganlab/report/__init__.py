@@ -14,7 +14,7 @@ __all__ = ["write_report"]
 def __getattr__(name: str) -> Any:
     # imported on first use: ``python -m ganlab.report --help`` starts without matplotlib
     if name == "write_report":
-        from ganlab.report.build import write_report
+        from ganlab.report.write import write_report
 
         return write_report
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

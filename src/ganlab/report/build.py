@@ -1,9 +1,8 @@
-"""Collect a sweep's jobs, tables and pictures, and write ``report.html`` and ``report.md``."""
+"""Collect a sweep's jobs, tables, curves and pictures into a ``Report`` (what the page shows;
+``ganlab.report.write`` renders and writes it)."""
 
 from __future__ import annotations
 
-import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,27 +101,3 @@ def collect(sweep_dir: str | Path) -> Report:
 def curve_file(key: str) -> str:
     """The file name of a curve beside the Markdown (``val/fid`` -> ``curve_val_fid.png``)."""
     return "curve_" + key.replace("/", "_") + ".png"
-
-
-def write_report(sweep_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write ``report.html`` (self-contained), ``report.md`` and the curves it links
-    (``report_files/``) into ``out`` (default: the sweep directory); returns the HTML path."""
-    from ganlab.report.html import render_html
-    from ganlab.report.markdown import render_markdown
-
-    report = collect(sweep_dir)
-    out_dir = Path(out).resolve() if out else report.sweep_dir
-    (out_dir / FILES).mkdir(parents=True, exist_ok=True)
-    for key, data in report.curves.items():
-        (out_dir / FILES / curve_file(key)).write_bytes(data)
-    stamp = time.strftime("%Y-%m-%d %H:%M")
-    _write(out_dir / MARKDOWN, render_markdown(report, out_dir))
-    return _write(out_dir / HTML, render_html(report, stamp))
-
-
-def _write(path: Path, text: str) -> Path:
-    """Write atomically: a reader never sees half a page."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path

@@ -18,6 +18,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from ganlab.errors import UserError
+from ganlab.metrics.registry import DESCRIBED, declare
 
 SEED = "seed"
 MISSING = "missing"  # a job folder with no summary.json: crashed, killed or still running
@@ -92,6 +93,7 @@ def _load_job(path: Path) -> Job:
     lines = list(OmegaConf.load(overrides_file)) if overrides_file.is_file() else []
     summary_file = path / "summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+    declare(summary.get(DESCRIBED, {}))  # the user's metrics it logged, ranked like ganlab's
     config_file = path / ".hydra" / "config.yaml"
     optimized = None
     if config_file.is_file():
