@@ -55,6 +55,37 @@ def run_train(run_dir: Path, *overrides: str) -> dict:
     return train(cfg)
 
 
+def family_state(run_dir: Path) -> dict:
+    """The family's tensors (nets, EMA, buffers) in a run's last checkpoint."""
+    import torch
+
+    state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    return {k: v for k, v in state.items() if k.startswith("family.")}
+
+
+def resumed_equals_uninterrupted(tmp_path: Path, overrides: list[str], at: int) -> dict:
+    """Train ``overrides`` in ``tmp_path/full``, and in ``tmp_path/split`` interrupted
+    (SIGINT) after G step ``at``, then resumed: asserts that both end with the same step
+    count and bit-identical family state, and returns it (the uninterrupted run's)."""
+    from torch.testing import assert_close
+
+    full, split = tmp_path / "full", tmp_path / "split"
+    done = run_train(full, *overrides)
+    interrupt = [
+        "+callbacks.interrupt._target_=conftest.InterruptAt",
+        f"+callbacks.interrupt.step={at}",
+    ]
+    first = run_train(split, *overrides, *interrupt)
+    assert first["status"] == "interrupted" and first["steps"] == at
+    second = run_train(split, *overrides, "resume=auto")
+    assert done["status"] == second["status"] == "completed" and second["steps"] == done["steps"]
+    a, b = family_state(full), family_state(split)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+    return a
+
+
 def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
     """``python -m ganlab <args>`` in a subprocess (W&B kept offline)."""
     env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0"}

@@ -10,13 +10,12 @@ import json
 import re
 import shutil
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 from torch.testing import assert_close
 
-from conftest import REPO, run_cli, run_train
+from conftest import REPO, resumed_equals_uninterrupted, run_cli, run_train
 
 EXAMPLE = REPO / "examples" / "mygan"
 TINY = ["data.image_size=16", "model.discriminator.width=8", "threads=1", "trainer=cpu"]
@@ -37,11 +36,6 @@ def plugin(tmp_path, monkeypatch):
     return f"hydra.searchpath=[file://{root}/mygan/conf]"
 
 
-def params(run_dir: Path) -> dict[str, torch.Tensor]:
-    state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
-    return {k: v for k, v in state.items() if k.startswith("family.")}
-
-
 def test_the_relativistic_loss_has_its_known_values(plugin):
     from mygan.relativistic import relativistic
 
@@ -58,18 +52,9 @@ def test_a_plugin_family_and_generator_train_sample_evaluate_and_resume_exactly(
     # augmented, as a small-data run would be: D sees augmented images in both phases
     run = ["family=relativistic", "model=upsample", "augment=diffaug", "steps=12", *TINY, *QUIET]
     run.append(plugin)
-    full, split = tmp_path / "full", tmp_path / "split"
-    assert run_train(full, *run)["status"] == "completed"
-    interrupt = [
-        "+callbacks.interrupt._target_=conftest.InterruptAt",
-        "+callbacks.interrupt.step=5",
-    ]
-    assert run_train(split, *run, *interrupt)["steps"] == 5
-    assert run_train(split, *run, "resume=auto")["steps"] == 12
-    a, b = params(full), params(split)
-    assert a.keys() == b.keys() and any(k.startswith("family.ema.generator") for k in a)
-    for key in a:
-        assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+    a = resumed_equals_uninterrupted(tmp_path, run, at=5)
+    assert any(k.startswith("family.ema.generator") for k in a)
+    full = tmp_path / "full"
     built = torch.load(full / "checkpoints" / "last.ckpt", weights_only=True)["ganlab"]["resolved"]
     assert built["family"]["_target_"] == "mygan.relativistic.RelativisticGAN"
     assert built["model"]["generator"]["_target_"] == "mygan.upsample.UpsampleGenerator"
@@ -93,17 +78,8 @@ def test_a_plugin_data_set_trains_resumes_exactly_samples_and_evaluates(
 
     run = ["data=bars", "model=dcgan", "model.generator.width=8", "n_critic=2", "steps=8"]
     run += ["data.batch_size=8", *TINY[1:], *QUIET, plugin]
-    full, split = tmp_path / "full", tmp_path / "split"
-    assert run_train(full, *run)["status"] == "completed"
-    interrupt = [
-        "+callbacks.interrupt._target_=conftest.InterruptAt",
-        "+callbacks.interrupt.step=3",
-    ]
-    assert run_train(split, *run, *interrupt)["steps"] == 3
-    assert run_train(split, *run, "resume=auto")["steps"] == 8
-    a, b = params(full), params(split)
-    for key in a:
-        assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+    resumed_equals_uninterrupted(tmp_path, run, at=3)
+    full = tmp_path / "full"
     ckpt = torch.load(full / "checkpoints" / "last.ckpt", weights_only=True)["ganlab"]
     assert ckpt["spec"]["shapes"] == {"x": [1, 16, 16]}
     assert ckpt["spec"]["num_classes"] == ckpt["spec"]["modes"] == 4
