@@ -256,7 +256,43 @@ def run_unrolled(out: Path, devices: int) -> None:
     fit_case(module, SharedBatches(2 * B // devices, STEPS, 1), out, devices)
 
 
-RUNNERS = {"cyclegan": run_cyclegan, "unrolled": run_unrolled}
+class SharedImages(SharedBatches):
+    """SharedBatches of 1 x 8 x 8 images: each real batch is (n_critic, world*B, 1, 8, 8)."""
+
+    def train_dataloader(self):
+        _, world = _world()
+        gen = torch.Generator().manual_seed(SHARED_SEED)
+        shape = (self.n_critic, world * self.batch_size, 1, 8, 8)
+        full = [torch.rand(shape, generator=gen, dtype=torch.float64) * 2 - 1 for _ in range(4)]
+        return _Batches([_my_rows(batch, dim=1) for batch in full[: self.steps]])
+
+
+def run_ada(out: Path, devices: int) -> None:
+    """ADA on images. Its r_t = E[sign D(real)] is averaged over the ranks before it moves p,
+    so every rank holds the same p and r_t, those of one process with the whole batch. With
+    target 1 (r_t <= 1) p stays 0: D sees the images themselves, whatever each rank draws,
+    so the runs can be compared while r_t, its running sums and the update count are state."""
+    from ganlab.augment import ADA
+
+    torch.manual_seed(100 + int(os.environ.get("LOCAL_RANK", 0)))
+    family = SharedZ(
+        generator=lambda **_: torch.nn.Sequential(MLP(2, 64, width=16, depth=2), torch.nn.Tanh(),
+                                              torch.nn.Unflatten(1, (1, 8, 8))),
+        discriminator=lambda **_: torch.nn.Sequential(torch.nn.Flatten(), MLP(64, 1, width=16,
+                                                  depth=2, activation="leaky_relu")),
+        loss=NonSaturatingLoss(),
+        latent_dim=2,
+        n_critic=2,
+        data_kind="images",
+    )  # fmt: skip
+    family.setup(DataSpec("images", {"x": (1, 8, 8)}))
+    family.use_augment(ADA(target=1.0, interval=5))
+    adam = functools.partial(torch.optim.Adam, lr=1e-2, betas=(0.5, 0.9))
+    module = GANModule(family, {"g": adam, "d": adam})
+    fit_case(module, SharedImages(2 * B // devices, STEPS, 2), out, devices)
+
+
+RUNNERS = {"cyclegan": run_cyclegan, "unrolled": run_unrolled, "ada": run_ada}
 
 
 def _script(*args: str, timeout: int = 180) -> None:
@@ -318,6 +354,9 @@ def test_two_ranks_match_one_process_with_twice_the_batch(name, tmp_path):
     nets = {k.split(".")[1] for k in moved}
     if name == "nonsat_lecam":  # the anchors moved, and are equal on both ranks (above)
         assert "family.regularizers.0.ema_real" in moved
+    if name == "ada":  # r_t was measured (equal on both ranks, above); p stayed at 0
+        assert {"family.augment.rt", "family.augment.pending"} <= set(moved)
+        assert final0["family.augment.p"] == 0 and final0["family.augment.rt"] != 0
     assert nets >= ({"g_ab", "g_ba", "d_a", "d_b"} if name == "cyclegan" else {"generator",
                     "discriminator"}), f"training did not move every net: {nets}"  # fmt: skip
     for key in final0:

@@ -19,7 +19,7 @@ from nbclient import NotebookClient
 from conftest import REPO
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
-NAMES = ["01_quickstart", "02_compare", "03_latent_space", "04_failure_modes"]
+NAMES = ["01_quickstart", "02_compare", "03_latent_space", "04_failure_modes", "05_small_data"]
 BUDGET_S = 180  # per cell: a cell that hangs fails the test
 # what an editor or a run leaves in a notebook; nbstripout removes these
 RUN_METADATA = {"execution", "ExecuteTime", "collapsed", "scrolled", "jupyter"}
