@@ -150,3 +150,38 @@ def test_a_plugin_sweep_ranks_by_the_plugin_metric_in_its_table_and_report(tmp_p
     report = (tmp_path / "report.md").read_text()
     assert "mean gap" in report and "relativistic" in report
     assert "optimized metric val/mean_gap (lower is better)" in report
+
+
+@pytest.mark.slow
+def test_an_optuna_search_optimizes_the_plugin_metric(tmp_path, plugin):
+    """The search's direction comes from the plugin metric's registry entry (``mean gap``,
+    lower is better), though the sweeper's config is resolved before any job registers it;
+    every trial returns its value to the study."""
+    result = run_cli(
+        "-m",
+        "hparams_search=digits_fid",
+        "+metrics=mean_gap",
+        "optimized_metric=val/mean_gap",
+        "callbacks.metrics.metrics=[fid]",
+        "callbacks.metrics.n_samples=200",
+        "callbacks.metrics.n_real=200",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.sampler.n_startup_trials=2",
+        "steps=2",
+        "model.generator.width=8",
+        "logger=csv",
+        *TINY,
+        plugin,
+        f"hydra.sweep.dir={tmp_path}/sweep",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    gaps = [
+        json.loads((tmp_path / "sweep" / job / "summary.json").read_text())["metrics"][
+            "val/mean_gap"
+        ]
+        for job in "01"
+    ]
+    best = (tmp_path / "sweep" / "optimization_results.yaml").read_text()
+    assert gaps[0] != gaps[1]
+    assert f"best_value: {min(gaps)}" in best, (gaps, best)  # minimized

@@ -9,11 +9,12 @@ import math
 from pathlib import Path
 from typing import Any
 
+from hydra.errors import InstantiationException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from ganlab.errors import fail
-from ganlab.metrics.registry import metric
+from ganlab.errors import fail, one_line
+from ganlab.metrics.registry import metric, register_configured
 
 log = logging.getLogger(__name__)
 SQLITE = "sqlite:///"
@@ -44,13 +45,19 @@ class OptunaStudy(Callback):
     """Before an Optuna search (a sweeper with ``storage`` and ``direction``): the folder
     of its SQLite file exists, its direction agrees with ``optimized_metric``, and a study
     that already has trials is resumed with the sampler's seed moved on by their number
-    (the same seed would draw the first trials' parameters again). Other sweepers: nothing.
+    (the same seed would draw the first trials' parameters again). A user's metrics
+    (``+metrics=<name>``) are registered first, so that one of them can be optimized. Other
+    sweepers: nothing.
     """
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweeper = config.hydra.sweeper
         if "storage" not in sweeper or "direction" not in sweeper:
             return
+        try:  # a user's metric (+metrics=...) has its direction once registered
+            register_configured(config)
+        except (InstantiationException, ValueError) as err:
+            fail(one_line(err))
         self._check_direction(config.get("optimized_metric"), sweeper)
         storage = sweeper.storage
         if not (isinstance(storage, str) and storage.startswith(SQLITE)):

@@ -31,6 +31,7 @@ import ganlab.resolvers  # noqa: F401 - ${ganlab.mul:...}, before Hydra resolves
 from ganlab.cli import check_command_line, exit_with_error
 from ganlab.cluster import after_interruption, quiet_submitit
 from ganlab.errors import UserError, one_line
+from ganlab.metrics.registry import register_configured
 from ganlab.rundir import hold, launched_rank
 from ganlab.search import metric_direction, worst_value
 from ganlab.values import check_root_values
@@ -154,7 +155,7 @@ def build(
         "overrides": list(overrides),
         "slurm_job": job_id(),  # a requeued job knows its own run by it (ganlab.cluster)
     }
-    register_metrics(cfg)
+    register_configured(cfg)
     callbacks = [
         build_node(c, "callback")
         for c in cfg.callbacks.values()
@@ -167,16 +168,6 @@ def build(
     loggers = [build_node(lg, "logger") for lg in cfg.logger.values() if lg]
     trainer = build_node(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
     return trainer, module, LightningData(data)
-
-
-def register_metrics(cfg: DictConfig) -> None:
-    """Register the user's image metrics (``metrics``: name -> config with a ``_target_``,
-    from ``+metrics=<name>``) before anything checks a metric against the registry."""
-    from ganlab.assemble import build_node
-    from ganlab.metrics.registry import register
-
-    for node in cfg.get("metrics", {}).values():
-        register(build_node(node, "metric"))
 
 
 def rebuilt_parts(cfg: DictConfig) -> dict[str, Any]:
@@ -198,7 +189,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     _quiet_third_party()
     check_root_values(cfg)
     try:
-        register_metrics(cfg)
+        register_configured(cfg)
     except (InstantiationException, ValueError) as err:
         raise UserError(_one_line(err)) from err
     check_optimized_metric(cfg.get("optimized_metric"))

@@ -219,6 +219,16 @@ def register(entry: ImageMetric) -> ImageMetric:
     return entry
 
 
+def register_configured(cfg: Any) -> None:
+    """Register the user's image metrics of a run's config (``metrics``: name -> config with a
+    ``_target_``, from ``+metrics=<name>``), before anything checks a metric against the
+    registry: the run, and before it the sweep (a search's direction, ``ganlab.search``)."""
+    from ganlab.assemble import build_node
+
+    for node in cfg.get("metrics", {}).values():
+        register(build_node(node, "metric"))
+
+
 def declare(described: dict[str, dict[str, Any]]) -> None:
     """Register logged values described as data (``Metric`` fields by key), as a run's
     summary records its user metrics (``described``), for the report of its sweep."""
