@@ -92,6 +92,18 @@ def assert_one_line_user_error(err: pytest.ExceptionInfo) -> None:
     assert f"metrics.inception_weights=/path/to/{INCEPTION_FILE}" in message
 
 
+def test_each_digits_split_has_its_own_real_statistics():
+    """Another hold-out holds other images in each split, so it is cached under another key;
+    the default split keeps the plain name (and the caches already made with it)."""
+    from ganlab.data.images import Digits, StackedDigits
+
+    assert Digits().cache_key == "Digits"
+    keys = {Digits(holdout=h).cache_key for h in (0.2, 0.3, 0.5)}
+    keys |= {Digits(holdout=0.3, fraction=0.5).cache_key, Digits(fraction=0.5).cache_key}
+    assert len(keys) == 5
+    assert StackedDigits(holdout=0.3).cache_key != StackedDigits().cache_key
+
+
 def test_missing_inception_weights_file_is_one_line(tmp_path):
     with pytest.raises(UserError) as err:
         InceptionExtractor(str(tmp_path / "nope.pth"))

@@ -37,6 +37,7 @@ __all__ = [
 # The digits' held-out split is fixed, whatever the run seed: every run is evaluated on the
 # same images.
 DIGITS_SPLIT_SEED = 1797
+DEFAULT_HOLDOUT = 0.2  # of each class: the "test" split
 
 
 @cache
@@ -78,7 +79,7 @@ class Digits(InMemoryImageData):
         batch_size: int = 64,
         seed: int = 0,
         image_size: int = 32,
-        holdout: float = 0.2,
+        holdout: float = DEFAULT_HOLDOUT,
         fraction: float = 1.0,
     ) -> None:
         super().__init__(batch_size, seed, image_size, 1, 10)
@@ -92,8 +93,11 @@ class Digits(InMemoryImageData):
 
     @property
     def cache_key(self) -> str:
-        """A share of the training split has real statistics of its own."""
-        return super().cache_key + (f"-fraction{self.fraction}" if self.fraction < 1 else "")
+        """Another hold-out, or a share of the training split, has real statistics of its own
+        (the default split keeps the plain name, and the caches made with it)."""
+        key = super().cache_key
+        key += f"-holdout{self.holdout}" if self.holdout != DEFAULT_HOLDOUT else ""
+        return key + (f"-fraction{self.fraction}" if self.fraction < 1 else "")
 
     def classifier_base(self) -> Digits:
         # the default hold-out: the classifier is part of the metric, not of the run's data
@@ -137,7 +141,7 @@ class StackedDigits(_Stacked, Digits):
         batch_size: int = 64,
         seed: int = 0,
         image_size: int = 32,
-        holdout: float = 0.2,
+        holdout: float = DEFAULT_HOLDOUT,
         size: int = 50_000,
         stack_seed: int = 0,
     ) -> None:
