@@ -141,12 +141,14 @@ def _scorer_options(opts: EvaluateOptions, scored: str) -> dict[str, Any]:
 
 def _images(opts: EvaluateOptions, trained: Trained) -> dict[str, Any]:
     """The image metrics of ``n`` samples from the run's evaluation z, as ``ImageMetrics``."""
+    from ganlab.metrics.registry import register_configured
     from ganlab.metrics.scorer import ImageScorer
 
     try:
+        register_configured(trained.config)  # the run's own metrics (+metrics=...) too
         scorer = ImageScorer(**_scorer_options(opts, "samples"))
-    except ValueError as err:
-        raise UserError(str(err)) from None
+    except (InstantiationException, ValueError) as err:
+        raise UserError(one_line(err)) from None
     scorer.prepare(_datamodule(trained.config), opts.device)
     samples, truncated = _samples(opts, trained)
     labels = trained.family.fixed_labels(opts.n)

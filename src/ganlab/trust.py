@@ -56,7 +56,8 @@ TRUSTED_CALLABLES = frozenset(
     }
 )
 #: the parts of a run's config that are rebuilt from a checkpoint (the rest is dropped)
-REBUILT = ("family", "model", "loss", "regularizers", "augment", "data", "optim", "latent")
+REBUILT = ("family", "model", "loss", "regularizers", "augment", "data", "optim", "latent",
+           "metrics")  # fmt: skip
 #: root values the rebuilt parts interpolate (``${seed}``, ``${n_critic}``, ...)
 ROOT_VALUES = ("seed", "steps", "n_critic", "ema", "ema_rampup", "threads")
 ENV_VAR = "GANLAB_TRUSTED_MODULES"
