@@ -21,6 +21,10 @@ from conftest import REPO, resumed_equals_uninterrupted, run_cli, run_train
 EXAMPLE = REPO / "examples" / "mygan"
 TINY = ["data.image_size=16", "model.discriminator.width=8", "threads=1", "trainer=cpu"]
 QUIET = ["eval_every=1000", "sample_every=1000", "~callbacks.metrics"]
+# jobs scored, and ranked, by the plugin metric (with FID's features, on few samples)
+BY_MEAN_GAP = ["+metrics=mean_gap", "optimized_metric=val/mean_gap",
+               "callbacks.metrics.metrics=[fid]", "callbacks.metrics.n_samples=200",
+               "callbacks.metrics.n_real=200"]  # fmt: skip
 
 
 @pytest.fixture
@@ -137,11 +141,7 @@ def test_a_plugin_sweep_ranks_by_the_plugin_metric_in_its_table_and_report(tmp_p
         "-m",
         "family=latent,relativistic",
         "model=upsample",
-        "+metrics=mean_gap",
-        "optimized_metric=val/mean_gap",
-        "callbacks.metrics.metrics=[fid]",
-        "callbacks.metrics.n_samples=200",
-        "callbacks.metrics.n_real=200",
+        *BY_MEAN_GAP,
         "steps=4",
         "logger=csv",
         *TINY,
@@ -166,11 +166,7 @@ def test_an_optuna_search_optimizes_the_plugin_metric(tmp_path, plugin):
     result = run_cli(
         "-m",
         "hparams_search=digits_fid",
-        "+metrics=mean_gap",
-        "optimized_metric=val/mean_gap",
-        "callbacks.metrics.metrics=[fid]",
-        "callbacks.metrics.n_samples=200",
-        "callbacks.metrics.n_real=200",
+        *BY_MEAN_GAP,
         "hydra.sweeper.n_trials=2",
         "hydra.sweeper.sampler.n_startup_trials=2",
         "steps=2",
@@ -182,12 +178,8 @@ def test_an_optuna_search_optimizes_the_plugin_metric(tmp_path, plugin):
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    gaps = [
-        json.loads((tmp_path / "sweep" / job / "summary.json").read_text())["metrics"][
-            "val/mean_gap"
-        ]
-        for job in "01"
-    ]
+    summaries = [json.loads((tmp_path / "sweep" / j / "summary.json").read_text()) for j in "01"]
+    gaps = [summary["metrics"]["val/mean_gap"] for summary in summaries]
     best = (tmp_path / "sweep" / "optimization_results.yaml").read_text()
     assert gaps[0] != gaps[1]
     assert f"best_value: {min(gaps)}" in best, (gaps, best)  # minimized
