@@ -18,6 +18,7 @@ from conftest import (
     resumed_equals_uninterrupted,
     run_cli,
 )
+from ganlab.checkpoints import load_trained
 from ganlab.families.semantic import SEED, FrozenClassifier, SemanticConsistency
 from ganlab.metrics.classifier import cache_path
 from ganlab.train import build, compose_config
@@ -121,6 +122,10 @@ def test_semantic_weight_changes_what_g_learns(tmp_path):
 def test_semantic_run_resumes_exactly(tmp_path):
     state = resumed_equals_uninterrupted(tmp_path, [*SEMANTIC, "steps=6"], at=3)
     assert any(k.startswith("family.semantic.classifiers.b.") for k in state)
+    # the checkpoint commands rebuild the family with its classifiers, from the file alone
+    trained = load_trained(tmp_path / "full" / "checkpoints" / "last.ckpt")
+    for key, value in trained.family.semantic.state_dict().items():
+        assert torch.equal(value, state[f"family.semantic.{key}"]), key
 
 
 def test_data_without_classifiers_refuses_the_option_in_one_line(tmp_path):
