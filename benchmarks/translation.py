@@ -147,6 +147,34 @@ def confusion(run_dir: Path, n: int) -> dict[str, torch.Tensor]:
     return out
 
 
+def knn_labels(train: torch.Tensor, labels: torch.Tensor, x: torch.Tensor, k: int = 3):
+    """The majority class of each image's ``k`` nearest training images in pixel space."""
+    flat = train.flatten(1)
+    votes = [
+        labels[torch.cdist(c, flat).topk(k, largest=False).indices] for c in x.flatten(1).split(128)
+    ]
+    return torch.cat(votes).mode(1).values
+
+
+def pixel_knn_rows(name: str, run_dir: Path, n: int) -> list[str]:
+    """Label preservation judged by a classifier that shares nothing with the CNNs (the scoring
+    one and the semantic loss's): 3-NN in pixel space over the output domain's training
+    images; its ceiling is its accuracy on that domain's real held-out images."""
+    from ganlab.checkpoints import load_trained, rebuild_data
+
+    trained = load_trained(run_dir / "checkpoints" / "last.ckpt")
+    data = rebuild_data(trained.config)
+    data.prepare_data()
+    rows = []
+    for t in trained.family.translations(data, n):
+        (x, y), (xt, yt) = t.domain.real_images("train"), t.domain.real_images("test")
+        xt, yt = xt[:2000], yt[:2000]  # MNIST's first 2,000 test images, all 359 digits
+        ceiling = (knn_labels(x, y, xt) == yt).double().mean().item()
+        acc = (knn_labels(x, y, t.output) == t.labels).double().mean().item()
+        rows.append(f"| {name} | {t.name} | {acc:.3f} | {ceiling:.3f} | {acc / ceiling:.3f} |")
+    return rows
+
+
 def confusion_rows(name: str, counts: dict[str, torch.Tensor], top: int = 5) -> list[str]:
     """Each direction's matrix (rows: true class; columns: the class of the translation)
     and its ``top`` largest swaps."""
@@ -208,6 +236,10 @@ def main() -> None:
         print(f"\n## {part}\n" + "\n".join(tables[part](results)), flush=True)
         if part == "cyclegan":
             print("\n".join(["", *cyclegan_curve_rows(results)]), flush=True)
+            print("\n| run | direction | 3-NN pixel label acc | its ceiling | acc / ceiling |")
+            print("|---|---|---|---|---|")
+            for name, s in results.items():
+                print("\n".join(pixel_knn_rows(name, s["run_dir"], N_HELD_OUT)))
             for name, s in results.items():
                 print("\n".join(confusion_rows(name, confusion(s["run_dir"], N_HELD_OUT))))
     print("\n## cost\n" + "\n".join(cost_rows(everything)))
