@@ -12,14 +12,16 @@ CycleGAN's cycle loss only asks that G_BA can undo G_AB; a G_AB that turns every
 - the translation is judged by the classifier *of the output's domain*, the only one that
   was trained on images like it. CyCADA uses its source classifier f_S on both sides
   because its target domain has no labels; when both domains give a classifier, each one
-  sees only images of the domain it was trained on.
+  sees only images of the domain it was trained on. The price: labels of both domains
+  enter (through the classifiers), where CyCADA uses the source's only.
 
 The classifiers are ``ganlab.metrics.classifier.DomainClassifier``s trained on each
 domain's training split with seed ``SEED``, cached as ``<domain classifier>_seed1`` (e.g.
 ``classifier_mnist_seed1_32px_v1.pt``): independent of the seed-0 classifiers that score
 label preservation (``val/*/label_acc``), so the loss does not train for the metric's own
 classifier. They share its architecture and data, so the metric is not blind to what the
-loss teaches: compare a semantic run with a plain one, not with a ceiling alone.
+loss teaches: compare a semantic run with a plain one, and with a judge that shares nothing
+with them (``benchmarks/translation.py``'s pixel-space 3-NN).
 """
 
 from __future__ import annotations
