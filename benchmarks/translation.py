@@ -9,16 +9,22 @@ Runs the translation experiments through the command line, one at a time, and pr
 2. Pix2Pix super-resolution x4 on MNIST: PSNR / SSIM of the outputs against bicubic
    upsampling (the input itself).
 3. CycleGAN digits <-> MNIST: label preservation both ways against the ceilings, FID per
-   domain, round-trip L1.
+   domain, round-trip L1; the same at every evaluation of the run; and which classes the
+   translations swap (a confusion matrix per direction: the input's true class against the
+   scoring classifier's class of its translation, on the held-out items). ``--semantic W``
+   adds a run with CyCADA's semantic-consistency loss at weight W (``family.semantic_weight``).
 4. Steps/s and peak memory (RSS) of each family's run.
 
     python benchmarks/translation.py                       # all, the experiments' budgets
     python benchmarks/translation.py --steps 300 --only ablation --threads 2
+    python benchmarks/translation.py --only cyclegan --steps 1000 --eval-every 250 \
+        --threads 1 --semantic 1.0
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import subprocess
@@ -27,7 +33,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 MNIST = os.environ.get("GANLAB_DATA", str(Path(__file__).resolve().parents[2] / "shared/data"))
+N_HELD_OUT = 359  # the digits' held-out split, as experiment=cyclegan_digits2mnist scores it
 RUNS = {
     "ablation": {
         "L1 + cGAN": ["experiment=pix2pix_edges2digits"],
@@ -39,9 +48,14 @@ RUNS = {
 }
 
 
-def run(overrides: list[str], run_dir: Path, threads: int, steps: int | None) -> dict:
-    """One run through the CLI; its summary.json plus wall seconds and peak RSS (MiB)."""
-    budget = [f"steps={steps}", f"eval_every={steps}", f"sample_every={steps}"] if steps else []
+def run(
+    overrides: list[str], run_dir: Path, threads: int, steps: int | None, every: int | None
+) -> dict:
+    """One run through the CLI; its summary.json plus wall seconds and peak RSS (MiB).
+    ``every``: evaluate every that many steps (default: at the end of ``steps``)."""
+    budget = (
+        [f"steps={steps}", f"eval_every={every or steps}", f"sample_every={steps}"] if steps else []
+    )
     cmd = [sys.executable, "-m", "ganlab", *overrides, *budget, f"threads={threads}",
            "logger=csv", f"hydra.run.dir={run_dir}"]  # fmt: skip
     start = time.perf_counter()
@@ -98,6 +112,88 @@ def cyclegan_rows(results: dict[str, dict]) -> list[str]:
     return rows
 
 
+def cyclegan_curve_rows(results: dict[str, dict]) -> list[str]:
+    """Label preservation (acc / ceiling), FID and cycle L1 both ways at each evaluation."""
+    rows = ["| run | step | label rel ab | label rel ba | FID ab | FID ba | cycle L1 ab | "
+            "cycle L1 ba |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    keys = (("label_rel", ".3f"), ("fid", ".2f"), ("cycle_l1", ".4f"))
+    for name, s in results.items():
+        with open(s["run_dir"] / "metrics.csv") as f:
+            evals = [r for r in csv.DictReader(f) if r.get("val/ab/label_rel")]
+        for r in evals:
+            cells = [
+                format(float(r[f"val/{d}/{k}"]), spec) for k, spec in keys for d in ("ab", "ba")
+            ]
+            rows.append(f"| {name} | {r['step']} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def confusion(run_dir: Path, n: int) -> dict[str, torch.Tensor]:
+    """Per direction of the run's last checkpoint: counts (K, K) of (the input's true class,
+    the scoring classifier's class of its translation) on the first ``n`` held-out items,
+    as ``val/*/label_acc`` counts them (the same items, classifier and generator)."""
+    from ganlab.checkpoints import load_trained, rebuild_data
+    from ganlab.metrics.classifier import load_or_train, predict
+
+    trained = load_trained(run_dir / "checkpoints" / "last.ckpt")
+    data = rebuild_data(trained.config)
+    data.prepare_data()
+    out = {}
+    for t in trained.family.translations(data, n):
+        classifier, _ = load_or_train(t.domain.classifier, t.domain)
+        k = classifier.num_classes
+        pairs = t.labels * k + predict(classifier, t.output)
+        out[t.name] = torch.bincount(pairs, minlength=k * k).view(k, k)
+    return out
+
+
+def knn_labels(train: torch.Tensor, labels: torch.Tensor, x: torch.Tensor, k: int = 3):
+    """The majority class of each image's ``k`` nearest training images in pixel space."""
+    flat = train.flatten(1)
+    votes = [
+        labels[torch.cdist(c, flat).topk(k, largest=False).indices] for c in x.flatten(1).split(128)
+    ]
+    return torch.cat(votes).mode(1).values
+
+
+def pixel_knn_rows(name: str, run_dir: Path, n: int) -> list[str]:
+    """Label preservation judged by a classifier that shares nothing with the CNNs (the scoring
+    one and the semantic loss's): 3-NN in pixel space over the output domain's training
+    images; its ceiling is its accuracy on that domain's real held-out images."""
+    from ganlab.checkpoints import load_trained, rebuild_data
+
+    trained = load_trained(run_dir / "checkpoints" / "last.ckpt")
+    data = rebuild_data(trained.config)
+    data.prepare_data()
+    rows = []
+    for t in trained.family.translations(data, n):
+        (x, y), (xt, yt) = t.domain.real_images("train"), t.domain.real_images("test")
+        xt, yt = xt[:2000], yt[:2000]  # MNIST's first 2,000 test images, all 359 digits
+        ceiling = (knn_labels(x, y, xt) == yt).double().mean().item()
+        acc = (knn_labels(x, y, t.output) == t.labels).double().mean().item()
+        rows.append(f"| {name} | {t.name} | {acc:.3f} | {ceiling:.3f} | {acc / ceiling:.3f} |")
+    return rows
+
+
+def confusion_rows(name: str, counts: dict[str, torch.Tensor], top: int = 5) -> list[str]:
+    """Each direction's matrix (rows: true class; columns: the class of the translation)
+    and its ``top`` largest swaps."""
+    rows = []
+    for d, label in (("ab", "digits -> MNIST"), ("ba", "MNIST -> digits")):
+        m = counts[d]
+        k = len(m)
+        rows += [f"\n{name}, {label} (rows: input class, columns: class of the translation)",
+                 "| | " + " | ".join(map(str, range(k))) + " |",
+                 "|---" * (k + 1) + "|"]  # fmt: skip
+        rows += [f"| {i} | " + " | ".join(str(int(v)) for v in m[i]) + " |" for i in range(k)]
+        off = m.clone().fill_diagonal_(0)
+        order = off.flatten().argsort(descending=True)[:top]
+        swaps = [f"{int(i) // k}->{int(i) % k} {int(off.flatten()[i])}/{int(m[int(i) // k].sum())}"
+                 for i in order if off.flatten()[i] > 0]  # fmt: skip
+        rows.append("largest swaps: " + ", ".join(swaps))
+    return rows
+
+
 def cost_rows(all_results: dict[str, dict]) -> list[str]:
     rows = ["| run | steps | wall s | steps/s (incl. evaluation) | peak RSS MiB |",
             "|---|---|---|---|---|"]  # fmt: skip
@@ -115,7 +211,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="override every budget")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None, help="run dirs (default: temp)")
+    parser.add_argument("--eval-every", type=int, default=None, help="with --steps")
+    parser.add_argument(
+        "--semantic", type=float, nargs="*", default=[], help="CycleGAN + semantic loss weights"
+    )
+    parser.add_argument("--no-plain", action="store_true", help="CycleGAN: only --semantic")
     args = parser.parse_args()
+    cyclegan = {} if args.no_plain else dict(RUNS["cyclegan"])
+    for w in args.semantic:
+        cyclegan[f"CycleGAN + semantic {w:g}"] = [*RUNS["cyclegan"]["CycleGAN"],
+                                                   f"family.semantic_weight={w}"]  # fmt: skip
+    RUNS["cyclegan"] = cyclegan
     out = args.out or Path(tempfile.mkdtemp(prefix="ganlab_translation_"))
     tables = {"ablation": ablation_rows, "sr": sr_rows, "cyclegan": cyclegan_rows}
     everything = {}
@@ -123,10 +229,19 @@ def main() -> None:
         results = {}
         for name, overrides in RUNS[part].items():
             run_dir = out / part / name.replace(" ", "_").replace("+", "plus")
-            results[name] = run(overrides, run_dir, args.threads, args.steps)
+            results[name] = run(overrides, run_dir, args.threads, args.steps, args.eval_every)
+            results[name]["run_dir"] = run_dir
             print(f"{part}/{name}: {results[name]['wall']:.0f} s", file=sys.stderr, flush=True)
         everything |= {f"{part}: {k}": v for k, v in results.items()}
         print(f"\n## {part}\n" + "\n".join(tables[part](results)), flush=True)
+        if part == "cyclegan":
+            print("\n".join(["", *cyclegan_curve_rows(results)]), flush=True)
+            print("\n| run | direction | 3-NN pixel label acc | its ceiling | acc / ceiling |")
+            print("|---|---|---|---|---|")
+            for name, s in results.items():
+                print("\n".join(pixel_knn_rows(name, s["run_dir"], N_HELD_OUT)))
+            for name, s in results.items():
+                print("\n".join(confusion_rows(name, confusion(s["run_dir"], N_HELD_OUT))))
     print("\n## cost\n" + "\n".join(cost_rows(everything)))
     print(f"\nrun dirs: {out}")
 

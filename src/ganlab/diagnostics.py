@@ -26,6 +26,8 @@ G_ADV = "g_adv"
 L1 = "l1"
 #: CycleGAN: the cycle-consistency and identity losses
 CYCLE, IDENTITY = "cycle", "identity"
+#: CycleGAN with the semantic-consistency loss (CyCADA): both directions' cross-entropy
+SEMANTIC = "semantic"
 #: the suffix of the keys that are losses (a non-finite one means divergence)
 LOSS_SUFFIX = "_loss"
 #: the prefix of the gradient norms the runner adds, one per optimizer

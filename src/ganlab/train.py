@@ -138,6 +138,7 @@ def build(
     data.serve(steps=cfg.steps, per_step=family.batches_per_step)  # the runner's facts
     spec = data.spec
     family.setup(spec, choices)
+    family.use_data(data)
     family.check_batch(data.batch_size)
     optimizers = {name: build_node(node, f"optimizer_{name}") for name, node in cfg.optim.items()}
     module = GANModule(

@@ -152,6 +152,11 @@ class Family(nn.Module):
         rebuilt. ``choices`` (Hydra's: group -> option) name things in messages."""
         raise NotImplementedError
 
+    def use_data(self, data: Any) -> None:
+        """Take what the family needs from the data module itself (not only its spec), once
+        after ``setup`` and before training: CycleGAN's semantic classifiers. Not called
+        when a checkpoint's family is rebuilt, whose state holds it. Nothing by default."""
+
     @property
     def double_backward(self) -> bool:
         """True when a phase differentiates a gradient (a gradient penalty, R1)."""

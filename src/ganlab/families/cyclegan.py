@@ -6,7 +6,9 @@ domain B). G's objective (eq. 3): the adversarial losses of both directions, plu
 λ_identity·λ_cycle·(‖G_AB(b) − b‖₁ + ‖G_BA(a) − a‖₁) (sec. 5.2; only when both domains have
 the same channels). D is updated on a history of 50 generated images (sec. 4, after
 Shrivastava et al. 2017). As in the reference code, the G phase comes first and D is
-updated with the fakes that phase made.
+updated with the fakes that phase made. Optionally, G's objective adds CyCADA's
+semantic-consistency loss (``ganlab.families.semantic``): frozen classifiers must give each
+translation the class of its input.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ganlab import diagnostics as diag
 from ganlab.data.spec import DataSpec
 from ganlab.errors import UserError
 from ganlab.families.base import Family, Phase, StepContext, full
+from ganlab.families.semantic import SemanticConsistency
 from ganlab.families.translation import Translation, apply, side_by_side
 from ganlab.losses import AdversarialLoss, Regularizer
 
@@ -82,6 +85,8 @@ class CycleGAN(Family):
         identity_weight: the identity loss's weight relative to λ_cycle (0.5; 0 = off).
         adversarial_weight: weight of the adversarial terms in G's loss.
         pool_size: generated images kept per D (50; 0 = D sees only the latest).
+        semantic_weight: weight of the semantic-consistency loss (CyCADA, eq. 4; 0 = off,
+            the paper's CycleGAN). Needs two domains that each give a domain classifier.
     """
 
     name = "cyclegan"
@@ -104,6 +109,7 @@ class CycleGAN(Family):
         identity_weight: float = 0.5,
         adversarial_weight: float = 1.0,
         pool_size: int = 50,
+        semantic_weight: float = 0.0,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -111,6 +117,10 @@ class CycleGAN(Family):
         self.loss, self.regularizers = loss, nn.ModuleList(regularizers)
         self.cycle_weight, self.identity_weight = float(cycle_weight), float(identity_weight)
         self.adversarial_weight, self.pool_size, self.seed = adversarial_weight, pool_size, seed
+        if semantic_weight < 0:
+            raise ValueError(f"semantic_weight must be >= 0, got {semantic_weight}")
+        self.semantic_weight = float(semantic_weight)
+        self.semantic: SemanticConsistency | None = None
         self._phases = (Phase("g", "g", loss=self._g_loss), self.d_phase(self._d_loss))
 
     @property
@@ -143,6 +153,15 @@ class CycleGAN(Family):
             ImagePool(self.pool_size, shape_b),
         )
         self.identity = self.identity_weight > 0 and c_a == c_b
+        if self.semantic_weight > 0:
+            option = f"family.semantic_weight={self.semantic_weight:g}"
+            SemanticConsistency.check(spec, option, (choices or {}).get("data"))
+            self.semantic = SemanticConsistency(size, spec.num_classes)
+
+    def use_data(self, data: Any) -> None:
+        """The semantic classifiers' weights, from ``data``'s domains (when the loss is on)."""
+        if self.semantic is not None:
+            self.semantic.load(data)
 
     # ------------------------------------------------------------------ training
     def batch_item(self, batch: dict[str, Tensor], index: int) -> tuple[Tensor, Tensor]:
@@ -150,8 +169,8 @@ class CycleGAN(Family):
         return batch["a"][index], batch["b"][index]
 
     def _g_loss(self, item: tuple[Tensor, Tensor], ctx: StepContext) -> tuple[Tensor, dict]:
-        """Both Gs' update: adversarial, cycle and identity losses (eq. 3, sec. 5.2); its
-        fakes are kept for the D phase."""
+        """Both Gs' update: adversarial, cycle and identity losses (eq. 3, sec. 5.2), and the
+        semantic loss when on; its fakes are kept for the D phase."""
         a, b = item
         fake_b, fake_a = self.g_ab(a), self.g_ba(b)
         adversarial = self.loss.g_loss(full(self.d_b(fake_b))) + self.loss.g_loss(
@@ -164,6 +183,10 @@ class CycleGAN(Family):
             identity = _l1(self.g_ab(b), b) + _l1(self.g_ba(a), a)
             loss = loss + self.identity_weight * self.cycle_weight * identity
             stats[diag.IDENTITY] = identity.detach()
+        if self.semantic is not None:  # CyCADA, eq. 4
+            semantic = self.semantic("a", a, fake_b) + self.semantic("b", b, fake_a)
+            loss = loss + self.semantic_weight * semantic
+            stats[diag.SEMANTIC] = semantic.detach()
         ctx.shared["fake_a"], ctx.shared["fake_b"] = fake_a.detach(), fake_b.detach()
         return loss, {diag.G_LOSS: loss.detach(), **stats}
 
