@@ -20,7 +20,7 @@ from conftest import (
 )
 from ganlab.checkpoints import load_trained
 from ganlab.families.semantic import SEED, FrozenClassifier, SemanticConsistency
-from ganlab.metrics.classifier import cache_path
+from ganlab.metrics.classifier import VERSION, DomainClassifier, cache_path
 from ganlab.train import build, compose_config
 
 TINY = ["model.generator.width=8", "model.discriminator.width=8", "trainer=cpu", "threads=1"]
@@ -30,6 +30,20 @@ PLAIN = [
     "data.image_size=16", "data.batch_size=2", "family.pool_size=3", *TINY, *NO_METRICS,
 ]  # fmt: skip
 SEMANTIC = [*PLAIN, "family.semantic_weight=1.0"]
+
+
+@pytest.fixture(autouse=True)
+def planted_mnist_classifier():
+    """MNIST's seed-1 classifier at 16 px, with random weights, planted in the session's
+    cache: these tests check which classifier is used and how, not its accuracy, and training
+    it on MNIST's 60,000 images would cost a minute and a half. The digits' seed-1 classifier
+    is trained for real (a few seconds), through the same ``load_or_train``."""
+    path = cache_path(f"mnist_seed{SEED}", 16)
+    if not path.exists():
+        torch.manual_seed(0)
+        meta = {"name": f"mnist_seed{SEED}", "image_size": 16, "version": VERSION,
+                "num_classes": 10, "accuracy": 1.0, "seed": SEED}  # fmt: skip
+        torch.save({"state_dict": DomainClassifier(16, 10).state_dict(), "meta": meta}, path)
 
 
 class Constant(nn.Module):

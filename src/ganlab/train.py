@@ -55,6 +55,8 @@ def _quiet_third_party() -> None:
     # Lightning's hint on any machine with SLURM installed (a login node, a job's step run
     # without srun): ganlab's SLURM jobs start their tasks with srun (submitit)
     warnings.filterwarnings("ignore", message=r".*`srun` command is available on your system.*")
+    # frozen parts of a family (CycleGAN's semantic classifiers) are in eval mode by design
+    warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of.*")
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logging.getLogger(name).addFilter(lambda r: "litlogger" not in r.getMessage())
 
