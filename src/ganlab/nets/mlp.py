@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
+import torch
 from torch import Tensor, nn
 
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu", "maxout")
@@ -64,6 +68,12 @@ class MLP(nn.Module):
         init_std: if set, weights ~ N(0, init_std²) and zero biases (PacGAN/DCGAN style).
         orthogonal_gain: if set, orthogonal weights (Saxe et al. 2014) scaled by it and zero
             biases (the unrolled GAN's toy code: gain 1.4).
+        fourier_features: if > 0, the input x is first mapped to [x, sin(Bx), cos(Bx)] with
+            B a fixed (fourier_features, in_dim) matrix drawn N(0, 1 / fourier_scale²)
+            (random Fourier features, Tancik et al. 2020): an MLP of ReLUs resolves detail
+            on the scale of fourier_scale (e.g. a toy mode's std) only through them.
+        fourier_scale: the length scale of the Fourier features, in the input's units, or
+            [smallest, largest]: each feature's scale drawn log-uniformly between them.
     """
 
     def __init__(
@@ -78,6 +88,8 @@ class MLP(nn.Module):
         spectral_norm: bool = False,
         init_std: float | None = None,
         orthogonal_gain: float | None = None,
+        fourier_features: int = 0,
+        fourier_scale: float | Sequence[float] = 1.0,
     ) -> None:
         super().__init__()
         _check_choice("activation", activation, ACTIVATIONS)
@@ -87,11 +99,26 @@ class MLP(nn.Module):
                 raise ValueError(f"MLP: {key} must be >= 1, got {value}")
         if depth < 0:
             raise ValueError(f"MLP: depth must be >= 0, got {depth}")
+        lo, hi = fourier_scale if isinstance(fourier_scale, Sequence) else (fourier_scale,) * 2
+        if fourier_features < 0 or not 0 < lo <= hi:
+            raise ValueError(
+                f"MLP: fourier_features must be >= 0 and fourier_scale > 0 (or [smallest, "
+                f"largest] with 0 < smallest <= largest), got {fourier_features} and "
+                f"{list(fourier_scale) if isinstance(fourier_scale, Sequence) else fourier_scale}"
+            )
         self.in_dim, self.out_dim = in_dim, out_dim
+        # drawn before the layers; without features nothing is drawn (runs are unchanged)
+        freqs = None
+        if fourier_features:
+            log_scales = torch.empty(fourier_features, 1).uniform_(math.log(lo), math.log(hi))
+            freqs = torch.randn(fourier_features, in_dim) / log_scales.exp()
+        self.fourier: Tensor | None
+        self.register_buffer("fourier", freqs)
+        features = in_dim + 2 * fourier_features
         layers: list[nn.Module] = []
         for i in range(depth):
-            layers += _hidden_layer(in_dim if i == 0 else width, width, activation, pieces, norm)
-        layers.append(nn.Linear(width if depth else in_dim, out_dim))
+            layers += _hidden_layer(features if i == 0 else width, width, activation, pieces, norm)
+        layers.append(nn.Linear(width if depth else features, out_dim))
         self.net = nn.Sequential(*layers)
         self._init_weights(init_std, orthogonal_gain)
         if spectral_norm:
@@ -117,4 +144,7 @@ class MLP(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 2 or x.shape[1] != self.in_dim:
             raise ValueError(f"MLP expects input (B, {self.in_dim}), got {tuple(x.shape)}")
+        if self.fourier is not None:
+            phase = x @ self.fourier.T  # (B, fourier_features)
+            x = torch.cat([x, phase.sin(), phase.cos()], dim=1)
         return self.net(x)  # (B, out_dim)
