@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import re
 
+import hydra
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,6 +14,7 @@ from torch import nn
 from torch.testing import assert_close
 
 from ganlab.nets import MLP
+from ganlab.train import compose_config
 
 
 def test_without_features_the_mlp_draws_and_holds_what_it_did():
@@ -102,3 +104,19 @@ def test_bad_fourier_arguments_fail_in_one_line(kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)) as info:
         MLP(2, 1, **kwargs)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("experiment, std", [("ring8_fourier", 0.01), ("grid25_fourier", 0.05)])
+def test_the_fourier_recipes_put_8_features_at_the_modes_std(experiment, std, tmp_path):
+    """The recipes are their *_best recipe plus the features, whose scale follows the data."""
+    cfg = compose_config([f"experiment={experiment}"], tmp_path)
+    best = compose_config([f"experiment={experiment.replace('fourier', 'best')}"], tmp_path)
+    assert cfg.data.distribution.std == std
+    assert cfg.model.discriminator.fourier_features == 8
+    assert cfg.model.discriminator.fourier_scale == std
+    cfg.model.discriminator.fourier_features = 0
+    cfg.model.discriminator.fourier_scale = 1.0
+    best.steps = cfg.steps  # grid25_fourier also trains twice as long
+    assert cfg == best
+    d = hydra.utils.instantiate(compose_config([f"experiment={experiment}"]).model.discriminator)
+    assert d.fourier.shape == (8, 2)

@@ -38,7 +38,8 @@ class ImageDataModule(DataModule):
     images, besides ``DataModule``'s batch size and seed."""
 
     kind = "images"
-    #: labelled data (class labels in every batch)
+    #: the class's shipped configs are labelled (messages list them as such); an instance is
+    #: labelled when ``num_classes`` > 0 (``spec.labelled``)
     labelled = True
     #: the domain classifier that scores samples of this set (``ganlab.metrics.classifier``)
     classifier: str | None = None
@@ -123,10 +124,11 @@ class InMemoryImageData(ImageDataModule):
           seed: ${seed}
 
     The spec follows from the constructor's arguments: kind ``images`` (class attribute
-    ``kind``), labelled when ``num_classes`` > 0 (set the class attribute ``labelled =
-    False`` for unlabelled data: ``TensorSource(images, None)``), one mode per class
-    (override ``modes`` when they differ). How long the run draws from it is not the data's
-    business: the runner calls ``serve`` before training. A split is loaded once, on the
+    ``kind``), labelled when ``num_classes`` > 0 (unlabelled data: ``num_classes=0`` and
+    ``TensorSource(images, None)``; the class attribute ``labelled`` only sorts the shipped
+    configs in messages), one mode per class (override ``modes`` when they differ). How long
+    the run draws from it is not the data's business: the runner calls ``serve`` before
+    training. A split is loaded once, on the
     CPU; the training split is then copied to the training device.
     """
 
