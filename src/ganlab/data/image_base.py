@@ -128,8 +128,8 @@ class InMemoryImageData(ImageDataModule):
     ``TensorSource(images, None)``; the class attribute ``labelled`` only sorts the shipped
     configs in messages), one mode per class (override ``modes`` when they differ). How long
     the run draws from it is not the data's business: the runner calls ``serve`` before
-    training. A split is loaded once, on the
-    CPU; the training split is then copied to the training device.
+    training. A split is loaded once, on the CPU; the training split is then copied to the
+    training device.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
